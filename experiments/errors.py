@@ -1,0 +1,46 @@
+"""Typed domain errors (services layer and below).
+
+Every error names the field at fault and how to fix it, so that the web layer and the CLI can show it
+to a person as it is.
+"""
+
+from __future__ import annotations
+
+
+class LiftlabError(Exception):
+    """Base of every error liftlab raises on purpose."""
+
+
+class ConfigurationError(LiftlabError):
+    """A setting is missing or malformed; raised once, at start-up."""
+
+
+class ValidationError(LiftlabError):
+    """Bad input. ``field`` names the offending field; the message says how to fix it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFoundError(LiftlabError):
+    """The thing asked for does not exist."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key!r} not found")
+        self.kind = kind
+        self.key = key
+
+
+class ConflictError(LiftlabError):
+    """The request contradicts what is stored (duplicate key, overlapping range, bad transition)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PermissionDeniedError(LiftlabError):
+    """The caller's role or key scope does not allow the action."""
