@@ -105,7 +105,7 @@ def _key(env: Mapping[str, str], name: str, instance_dir: Path, filename: str) -
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``env`` (default ``os.environ``). Raises ``ConfigurationError``."""
     env = os.environ if env is None else env
-    unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX):] not in _KNOWN)
+    unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX) :] not in _KNOWN)
     if unknown:
         raise ConfigurationError(
             f"unknown setting {unknown[0]}; known ones are "
@@ -126,5 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         warehouse_url=warehouse_url,
         secret_key=_key(env, "SECRET_KEY", instance_dir, "secret_key"),
         artifact_dir=artifact_dir,
-        pseudonymization_key=_key(env, "PSEUDONYMIZATION_KEY", instance_dir, "pseudonymization_key"),
+        pseudonymization_key=_key(
+            env, "PSEUDONYMIZATION_KEY", instance_dir, "pseudonymization_key"
+        ),
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class SharedDataMissing(FileNotFoundError):
+class SharedDataMissingError(FileNotFoundError):
     """A shared data file is absent; the message says where it was looked for."""
 
 
@@ -24,7 +24,7 @@ def shared_data_dir() -> Path:
 def shared_data_path(*parts: str) -> Path:
     path = shared_data_dir().joinpath(*parts)
     if not path.exists():
-        raise SharedDataMissing(
+        raise SharedDataMissingError(
             f"{path} not found; put the shared data beside the checkout (../shared/data) "
             "or set LIFTLAB_SHARED_DATA to its folder"
         )

@@ -1,0 +1,47 @@
+"""Database layer: SQLAlchemy 2.0 typed models and engine/session helpers.
+
+Importing this package registers every table on ``Base.metadata`` (Alembic reads it from here).
+"""
+
+from experiments.db.accounts import API_SCOPES, ROLES, Account, ApiKey, AuditEntry
+from experiments.db.base import Base, utcnow
+from experiments.db.catalog import INCENTIVE_KINDS, METRIC_KINDS, Incentive, Metric
+from experiments.db.events import Event
+from experiments.db.experiment import (
+    METRIC_ROLES,
+    STATUSES,
+    Assignment,
+    Experiment,
+    ExperimentMetric,
+    ResultSnapshot,
+    Variant,
+)
+from experiments.db.session import make_engine, make_session_factory
+from experiments.db.strategy import Decision, ModelRun, Strategy
+
+__all__ = [
+    "API_SCOPES",
+    "INCENTIVE_KINDS",
+    "METRIC_KINDS",
+    "METRIC_ROLES",
+    "ROLES",
+    "STATUSES",
+    "Account",
+    "ApiKey",
+    "Assignment",
+    "AuditEntry",
+    "Base",
+    "Decision",
+    "Event",
+    "Experiment",
+    "ExperimentMetric",
+    "Incentive",
+    "Metric",
+    "ModelRun",
+    "ResultSnapshot",
+    "Strategy",
+    "Variant",
+    "make_engine",
+    "make_session_factory",
+    "utcnow",
+]

@@ -1,0 +1,174 @@
+"""Training loop for the uplift networks (uplift layer, torch).
+
+The trainer owns everything the networks don't: the device (chosen when ``fit`` runs: CUDA when
+present, with bf16 autocast there, else CPU), seeded minibatch order, AdamW, the DragonNet
+propensity and targeted-regularization terms, the CFR balancing penalty, early stopping and model
+selection on the validation split, and the tqdm progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from uplift.losses import OutcomeSpec, balance_penalty, clever_covariate
+from uplift.selection import dr_loss
+
+EVAL_CHUNK = 65_536
+
+
+@dataclass
+class TrainData:
+    """Encoded arrays; ``arm`` is 0 for control, 1..K for the incentives."""
+
+    numeric: np.ndarray
+    codes: np.ndarray
+    arm: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    events: np.ndarray | None = None
+
+    def tensors(self, idx: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        out = {
+            "numeric": torch.from_numpy(self.numeric[idx]).to(device),
+            "codes": torch.from_numpy(self.codes[idx]).to(device),
+            "arm": torch.from_numpy(self.arm[idx]).to(device),
+            "y": torch.from_numpy(self.y[idx]).to(device),
+            "weight": torch.from_numpy(self.weight[idx]).to(device),
+        }
+        if self.events is not None:
+            out["events"] = torch.from_numpy(self.events[idx]).to(device)
+        return out
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int
+    batch_size: int
+    patience: int
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    alpha: float = 1.0  # propensity cross-entropy weight (DragonNet)
+    beta: float = 1.0  # targeted-regularization weight (DragonNet)
+    balance: str | None = None
+    balance_weight: float = 1.0
+    criterion: str = "dr"
+    device: str = "auto"
+    verbose: bool = True
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict[str, torch.Tensor]
+    best_epoch: int
+    best_score: float
+    history: list[float] = field(default_factory=list)
+
+
+def choose_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but CUDA is not available; use device='auto' or 'cpu'")
+    return device
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def predict_raw(net: nn.Module, data: TrainData, idx: np.ndarray, device: torch.device) -> np.ndarray:
+    """Raw head outputs (n, n_arms, n_raw) as float32 numpy, computed in chunks."""
+    net.eval()
+    parts = []
+    with torch.inference_mode(), autocast(device):
+        for start in range(0, len(idx), EVAL_CHUNK):
+            batch = data.tensors(idx[start : start + EVAL_CHUNK], device)
+            out = net(batch["numeric"], batch["codes"], batch.get("events"))
+            parts.append(out["outcomes"].float().cpu().numpy())
+    return np.concatenate(parts) if parts else np.zeros((0,))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+
+    def fit(self, net: nn.Module, spec: OutcomeSpec, data: TrainData, train_idx: np.ndarray,
+            val_idx: np.ndarray, pseudo: np.ndarray | None) -> TrainResult:
+        cfg = self.config
+        device = choose_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        net.to(device)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate,
+                                      weight_decay=cfg.weight_decay)
+        n_arms = len(net.outcomes.heads)
+        steps = math.ceil(len(train_idx) / cfg.batch_size)
+        best = TrainResult(copy.deepcopy(net.state_dict()), -1, math.inf)
+        bar = tqdm(range(cfg.max_epochs), desc="uplift fit", disable=not cfg.verbose, leave=False)
+        for epoch in bar:
+            net.train()
+            order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
+            for s in range(steps):
+                batch = data.tensors(order[s * cfg.batch_size : (s + 1) * cfg.batch_size], device)
+                with autocast(device):
+                    out = net(batch["numeric"], batch["codes"], batch.get("events"))
+                loss = self._loss(net, spec, out, batch, n_arms)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            score = self._validate(net, spec, data, val_idx, pseudo, device)
+            best.history.append(score)
+            if score < best.best_score or not math.isfinite(best.best_score):
+                best = TrainResult(copy.deepcopy(net.state_dict()), epoch, score, best.history)
+            bar.set_postfix(val=f"{score:.4g}", best=best.best_epoch)
+            if epoch - best.best_epoch >= cfg.patience:
+                break
+        bar.close()
+        net.load_state_dict(best.state_dict)
+        net.to("cpu")
+        best.state_dict = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        return best
+
+    def _loss(self, net: nn.Module, spec: OutcomeSpec, out: dict[str, torch.Tensor],
+              batch: dict[str, torch.Tensor], n_arms: int) -> torch.Tensor:
+        cfg = self.config
+        arm, y, w = batch["arm"], batch["y"], batch["weight"]
+        outcomes = out["outcomes"].float()
+        factual = outcomes[torch.arange(len(arm), device=arm.device), arm]
+        loss = spec.factual_loss(factual, y, w)
+        if "propensity_logits" in out:
+            logits = out["propensity_logits"].float()
+            ce = F.cross_entropy(logits, arm, reduction="none")
+            loss = loss + cfg.alpha * (ce * w).sum() / w.sum()
+            if cfg.beta > 0:
+                clever = clever_covariate(torch.softmax(logits, dim=1), arm)
+                loss = loss + cfg.beta * spec.targeted_loss(factual, y, w, clever, net.epsilon)
+        if cfg.balance:
+            loss = loss + cfg.balance_weight * balance_penalty(out["phi"].float(), arm, n_arms,
+                                                               cfg.balance)
+        return loss
+
+    def _validate(self, net: nn.Module, spec: OutcomeSpec, data: TrainData, val_idx: np.ndarray,
+                  pseudo: np.ndarray | None, device: torch.device) -> float:
+        raw = torch.from_numpy(predict_raw(net, data, val_idx, device))
+        weight = data.weight[val_idx]
+        if self.config.criterion == "dr" and pseudo is not None:
+            mu = spec.expected(raw).numpy()
+            return dr_loss(pseudo, mu[:, 1:] - mu[:, :1], weight)
+        arm = torch.from_numpy(data.arm[val_idx])
+        factual = raw[torch.arange(len(arm)), arm]
+        y = torch.from_numpy(data.y[val_idx])
+        return float(spec.factual_loss(factual, y, torch.from_numpy(weight)))
