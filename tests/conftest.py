@@ -127,3 +127,119 @@ def db_session(migrated_engine: Engine) -> Iterator[Session]:
         session.close()
         transaction.rollback()
         connection.close()
+
+
+# --- migrated databases for tests that open their own sessions (web app, CLI) ----------------------
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(backend, url) of a database migrated once per session; tests get copies of it."""
+    from experiments.db.migrate import upgrade
+
+    backend = str(request.param)
+    with fresh_database(backend, tmp_path_factory.mktemp("template")) as url:
+        upgrade(url)
+        yield backend, url
+
+
+@pytest.fixture
+def db_url(migrated_template: tuple[str, str], tmp_path: Path) -> Iterator[str]:
+    """A private, migrated database for one test (a file copy on SQLite, TEMPLATE on PostgreSQL)."""
+    import shutil
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    backend, template_url = migrated_template
+    if backend == "sqlite":
+        source = make_url(template_url).database
+        target = tmp_path / "copy.db"
+        shutil.copyfile(str(source), target)
+        yield f"sqlite:///{target}"
+        return
+    admin = _postgres_admin_engine()
+    template = make_url(template_url).database
+    name = f"liftlab_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from experiments.settings import load_settings
+
+    return load_settings(
+        {
+            "LIFTLAB_INSTANCE_DIR": str(tmp_path / "instance"),
+            "LIFTLAB_DATABASE_URL": db_url,
+        }
+    )
+
+
+@pytest.fixture
+def app(settings):  # type: ignore[no-untyped-def]
+    from web import create_app
+
+    app = create_app({"TESTING": True, "LIFTLAB_SETTINGS": settings})
+    yield app
+    app.extensions["liftlab.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+def make_account(app, email: str, role: str, password: str = "correct horse battery") -> str:  # type: ignore[no-untyped-def]
+    from experiments.services import accounts
+
+    with app.extensions["liftlab.sessions"].begin() as session:
+        accounts.create_account(session, email=email, password=password, role=role)
+    return password
+
+
+class AuthActions:
+    """Logs in through the real form, CSRF token included."""
+
+    def __init__(self, app, client) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+        self.client = client
+
+    def csrf_token(self, path: str = "/auth/login") -> str:
+        import re
+
+        page = self.client.get(path).get_data(as_text=True)
+        match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+            r'value="([^"]+)"[^>]*name="csrf_token"', page
+        )
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def create(self, email: str, role: str, password: str = "correct horse battery") -> str:
+        return make_account(self.app, email, role, password)
+
+    def login(self, email: str = "admin@example.com", role: str = "admin"):  # type: ignore[no-untyped-def]
+        password = make_account(self.app, email, role)
+        return self.client.post(
+            "/auth/login",
+            data={"email": email, "password": password, "csrf_token": self.csrf_token()},
+        )
+
+
+@pytest.fixture
+def auth(app, client) -> AuthActions:  # type: ignore[no-untyped-def]
+    return AuthActions(app, client)

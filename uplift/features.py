@@ -84,7 +84,9 @@ class FeatureEncoder:
             frame.columns = expected
         missing = [c for c in expected if c not in frame.columns]
         if missing:
-            raise ValueError(f"X lacks the fitted column(s) {missing}; add them (same names as in fit)")
+            raise ValueError(
+                f"X lacks the fitted column(s) {missing}; add them (same names as in fit)"
+            )
         n = len(frame)
         if self.numeric_columns:
             values = _numeric_block(frame, self.numeric_columns)

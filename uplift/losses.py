@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 
 KINDS = ("auto", "binary", "continuous", "zero_inflated")
 
@@ -44,7 +44,9 @@ class OutcomeSpec:
             if not np.isin(y[:, 0], (0.0, 1.0)).all():
                 raise ValueError("a 2-D y must be (conversion 0/1, revenue); column 0 is not 0/1")
             if kind not in ("auto", "zero_inflated"):
-                raise ValueError("a 2-D y (conversion, revenue) is trained as outcome='zero_inflated'")
+                raise ValueError(
+                    "a 2-D y (conversion, revenue) is trained as outcome='zero_inflated'"
+                )
             return cls._zero_inflated(y[:, 0] > 0, y[:, 1], ["conversion", "revenue"])
         col = y[:, 0]
         binary = bool(np.isin(col, (0.0, 1.0)).all())
@@ -62,7 +64,9 @@ class OutcomeSpec:
         return cls._zero_inflated(col > 0, col, ["y"])
 
     @classmethod
-    def _zero_inflated(cls, positive: np.ndarray, value: np.ndarray, targets: list[str]) -> OutcomeSpec:
+    def _zero_inflated(
+        cls, positive: np.ndarray, value: np.ndarray, targets: list[str]
+    ) -> OutcomeSpec:
         pos = value[positive]
         loc = float(pos.mean()) if pos.size else 0.0
         sd = float(pos.std()) if pos.size > 1 else 1.0
@@ -86,7 +90,9 @@ class OutcomeSpec:
         """The observed targets matching ``expected`` (for validation criteria)."""
         return y if len(self.targets) == y.shape[1] else y[:, -1:]
 
-    def factual_loss(self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def factual_loss(
+        self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
         """raw: (n, n_raw) at the observed arm; y: (n, 1 or 2); weight: (n,)."""
         if self.kind == "binary":
             per_row = F.binary_cross_entropy_with_logits(raw[:, 0], y[:, 0], reduction="none")
@@ -99,8 +105,14 @@ class OutcomeSpec:
             per_row = per_row + positive * (raw[:, 1] - (value - self.loc) / self.scale) ** 2
         return (per_row * weight).sum() / weight.sum()
 
-    def targeted_loss(self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
-                      clever: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:
+    def targeted_loss(
+        self,
+        raw: torch.Tensor,
+        y: torch.Tensor,
+        weight: torch.Tensor,
+        clever: torch.Tensor,
+        epsilon: torch.Tensor,
+    ) -> torch.Tensor:
         """Targeted regularization on the first raw output (the conversion logit for zero-inflated).
 
         ``clever``: (n, n_arms-1), H_k = 1[t=k]/g_k − 1[t=0]/g_0; ``epsilon``: (n_arms-1, n_out).
@@ -140,8 +152,9 @@ def balance_penalty(phi: torch.Tensor, arm: torch.Tensor, n_arms: int, kind: str
     return total
 
 
-def sinkhorn_distance(a: torch.Tensor, b: torch.Tensor, lam: float = 10.0,
-                      iterations: int = 10) -> torch.Tensor:
+def sinkhorn_distance(
+    a: torch.Tensor, b: torch.Tensor, lam: float = 10.0, iterations: int = 10
+) -> torch.Tensor:
     """Entropic Wasserstein-1 between two point clouds (Cuturi 2013; CFR's ``wasserstein``)."""
     cost = torch.cdist(a.float(), b.float())
     scale = cost.detach().mean().clamp_min(1e-8)

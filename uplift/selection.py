@@ -24,17 +24,27 @@ def _design(numeric: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.hstack([numeric, codes.astype(np.float32)]) if codes.size else numeric
 
 
-def dr_pseudo_outcomes(numeric: np.ndarray, codes: np.ndarray, arm: np.ndarray,
-                       targets: np.ndarray, n_arms: int, train_idx: np.ndarray,
-                       val_idx: np.ndarray, seed: int) -> np.ndarray:
+def dr_pseudo_outcomes(
+    numeric: np.ndarray,
+    codes: np.ndarray,
+    arm: np.ndarray,
+    targets: np.ndarray,
+    n_arms: int,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    seed: int,
+) -> np.ndarray:
     """Pseudo-outcomes (n_val, n_arms − 1, n_targets) for the validation rows."""
     rng = np.random.default_rng(seed)
     X = _design(numeric, codes)
     X_tr, X_va = X[train_idx], X[val_idx]
     t_tr, t_va = arm[train_idx], arm[val_idx]
 
-    fit_rows = train_idx if len(train_idx) <= 4 * _MAX_NUISANCE_ROWS else rng.choice(
-        train_idx, 4 * _MAX_NUISANCE_ROWS, replace=False)
+    fit_rows = (
+        train_idx
+        if len(train_idx) <= 4 * _MAX_NUISANCE_ROWS
+        else rng.choice(train_idx, 4 * _MAX_NUISANCE_ROWS, replace=False)
+    )
     if len(np.unique(arm[fit_rows])) < n_arms:
         fit_rows = train_idx
     # one-hot of the codes is unnecessary for a propensity model: randomized data need none
@@ -54,8 +64,11 @@ def dr_pseudo_outcomes(numeric: np.ndarray, codes: np.ndarray, arm: np.ndarray,
                 m[:, a, j] = y_a.mean() if len(rows) else 0.0
                 continue
             reg = HistGradientBoostingRegressor(
-                max_iter=100, learning_rate=0.1, min_samples_leaf=max(10, len(rows) // 200),
-                random_state=seed)
+                max_iter=100,
+                learning_rate=0.1,
+                min_samples_leaf=max(10, len(rows) // 200),
+                random_state=seed,
+            )
             reg.fit(X_tr[rows], y_a)
             m[:, a, j] = reg.predict(X_va)
 
@@ -64,9 +77,12 @@ def dr_pseudo_outcomes(numeric: np.ndarray, codes: np.ndarray, arm: np.ndarray,
     control = (t_va == 0)[:, None]
     for k in range(1, n_arms):
         treated = (t_va == k)[:, None]
-        pseudo[:, k - 1] = (m[:, k] - m[:, 0]
-                            + treated * (y_va - m[:, k]) / e[:, k:k + 1]
-                            - control * (y_va - m[:, 0]) / e[:, :1])
+        pseudo[:, k - 1] = (
+            m[:, k]
+            - m[:, 0]
+            + treated * (y_va - m[:, k]) / e[:, k : k + 1]
+            - control * (y_va - m[:, 0]) / e[:, :1]
+        )
     return pseudo
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -89,7 +89,9 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def predict_raw(net: nn.Module, data: TrainData, idx: np.ndarray, device: torch.device) -> np.ndarray:
+def predict_raw(
+    net: nn.Module, data: TrainData, idx: np.ndarray, device: torch.device
+) -> np.ndarray:
     """Raw head outputs (n, n_arms, n_raw) as float32 numpy, computed in chunks."""
     net.eval()
     parts = []
@@ -105,15 +107,23 @@ class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
 
-    def fit(self, net: nn.Module, spec: OutcomeSpec, data: TrainData, train_idx: np.ndarray,
-            val_idx: np.ndarray, pseudo: np.ndarray | None) -> TrainResult:
+    def fit(
+        self,
+        net: nn.Module,
+        spec: OutcomeSpec,
+        data: TrainData,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        pseudo: np.ndarray | None,
+    ) -> TrainResult:
         cfg = self.config
         device = choose_device(cfg.device)
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         net.to(device)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate,
-                                      weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(
+            net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
         n_arms = len(net.outcomes.heads)
         steps = math.ceil(len(train_idx) / cfg.batch_size)
         best = TrainResult(copy.deepcopy(net.state_dict()), -1, math.inf)
@@ -142,8 +152,14 @@ class Trainer:
         best.state_dict = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return best
 
-    def _loss(self, net: nn.Module, spec: OutcomeSpec, out: dict[str, torch.Tensor],
-              batch: dict[str, torch.Tensor], n_arms: int) -> torch.Tensor:
+    def _loss(
+        self,
+        net: nn.Module,
+        spec: OutcomeSpec,
+        out: dict[str, torch.Tensor],
+        batch: dict[str, torch.Tensor],
+        n_arms: int,
+    ) -> torch.Tensor:
         cfg = self.config
         arm, y, w = batch["arm"], batch["y"], batch["weight"]
         outcomes = out["outcomes"].float()
@@ -157,12 +173,20 @@ class Trainer:
                 clever = clever_covariate(torch.softmax(logits, dim=1), arm)
                 loss = loss + cfg.beta * spec.targeted_loss(factual, y, w, clever, net.epsilon)
         if cfg.balance:
-            loss = loss + cfg.balance_weight * balance_penalty(out["phi"].float(), arm, n_arms,
-                                                               cfg.balance)
+            loss = loss + cfg.balance_weight * balance_penalty(
+                out["phi"].float(), arm, n_arms, cfg.balance
+            )
         return loss
 
-    def _validate(self, net: nn.Module, spec: OutcomeSpec, data: TrainData, val_idx: np.ndarray,
-                  pseudo: np.ndarray | None, device: torch.device) -> float:
+    def _validate(
+        self,
+        net: nn.Module,
+        spec: OutcomeSpec,
+        data: TrainData,
+        val_idx: np.ndarray,
+        pseudo: np.ndarray | None,
+        device: torch.device,
+    ) -> float:
         raw = torch.from_numpy(predict_raw(net, data, val_idx, device))
         weight = data.weight[val_idx]
         if self.config.criterion == "dr" and pseudo is not None:

@@ -53,7 +53,9 @@ def event_sequences(
     abandon = users["cart_abandon_rate"].to_numpy()
     cart_rate = 0.08 + 0.22 / (1 + np.exp(-pop.engagement))
     promo_rate = 0.05 + 0.35 * pop.deal_seeking
-    length = np.clip(rng.poisson(1.5 + 2.5 * sessions + 2 * users["frequency"].to_numpy()), 1, max_len)
+    length = np.clip(
+        rng.poisson(1.5 + 2.5 * sessions + 2 * users["frequency"].to_numpy()), 1, max_len
+    )
 
     # Run the chain forward in time for max_len steps, then keep each user's last `length` events.
     codes = np.zeros((n, max_len), dtype=np.int8)
@@ -125,13 +127,16 @@ def traffic(
     start = DEFAULT_START if start is None else start
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware (e.g. datetime(..., tzinfo=UTC))")
-    return _traffic_days(shop, days, rng, seed, assign, pd.Timestamp(start).tz_convert(UTC),
-                         visit_rate)
+    return _traffic_days(
+        shop, days, rng, seed, assign, pd.Timestamp(start).tz_convert(UTC), visit_rate
+    )
 
 
 def _uniform_assign(shop: Shop, rng: np.random.Generator) -> Callable[[np.ndarray], list[str]]:
     def assign(unit_ids: np.ndarray) -> list[str]:
-        return list(np.asarray(shop.arms, dtype=object)[rng.integers(shop.n_arms, size=len(unit_ids))])
+        return list(
+            np.asarray(shop.arms, dtype=object)[rng.integers(shop.n_arms, size=len(unit_ids))]
+        )
 
     return assign
 
@@ -139,7 +144,11 @@ def _uniform_assign(shop: Shop, rng: np.random.Generator) -> Callable[[np.ndarra
 def _traffic_days(shop, days, rng, seed, assign, start, visit_rate) -> Iterator[pd.DataFrame]:
     n = shop.n_users
     ids = shop.users["unit_id"].to_numpy()
-    assign = _uniform_assign(shop, np.random.default_rng(rng.integers(2**63))) if assign is None else assign
+    assign = (
+        _uniform_assign(shop, np.random.default_rng(rng.integers(2**63)))
+        if assign is None
+        else assign
+    )
     visit_p = _visit_probability(shop, visit_rate)
     arm_of = np.full(n, -1, dtype=np.int64)
     gm = shop._gm
@@ -170,7 +179,9 @@ def _traffic_days(shop, days, rng, seed, assign, start, visit_rate) -> Iterator[
             owner = orders.owner
             first = np.ones(len(owner), dtype=bool)
             first[1:] = owner[1:] != owner[:-1]
-            delay = np.minimum(rng.exponential(FIRST_ORDER_DELAY_DAYS, len(owner)), WINDOW_DAYS - 0.01)
+            delay = np.minimum(
+                rng.exponential(FIRST_ORDER_DELAY_DAYS, len(owner)), WINDOW_DAYS - 0.01
+            )
             first_delay = np.zeros(len(new_rows))
             first_delay[owner[first]] = delay[first]
             later = first_delay[owner] + rng.random(len(owner)) * (WINDOW_DAYS - first_delay[owner])
@@ -211,7 +222,9 @@ def _traffic_days(shop, days, rng, seed, assign, start, visit_rate) -> Iterator[
         arm = arm_of[rows]
         frame = pd.DataFrame(
             {
-                "event_id": np.char.add(f"{prefix}-d{day:04d}-", np.arange(len(rows)).astype(str)).astype(object),
+                "event_id": np.char.add(
+                    f"{prefix}-d{day:04d}-", np.arange(len(rows)).astype(str)
+                ).astype(object),
                 "unit_id": ids[rows],
                 "name": names,
                 "value": value,

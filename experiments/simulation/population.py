@@ -74,9 +74,7 @@ def make_population(n: int, rng: np.random.Generator) -> Population:
     is_email = channel == CHANNELS.index("email")
     is_affiliate = channel == CHANNELS.index("affiliate")
     is_paid = channel == CHANNELS.index("paid_search")
-    device_p = np.column_stack(
-        [0.55 + 0.20 * is_social, 0.37 - 0.17 * is_social, np.full(n, 0.08)]
-    )
+    device_p = np.column_stack([0.55 + 0.20 * is_social, 0.37 - 0.17 * is_social, np.full(n, 0.08)])
     device = _pick(rng, device_p)
     mobile = device == DEVICES.index("mobile")
     desktop = device == DEVICES.index("desktop")
@@ -101,9 +99,7 @@ def make_population(n: int, rng: np.random.Generator) -> Population:
     exposure_years = np.minimum(tenure, 365) / 365.0
     frequency = rng.poisson(np.exp(0.5 + 0.75 * engagement) * exposure_years)
     promo_orders = rng.binomial(frequency, deal_seeking)
-    promo_share = np.divide(
-        promo_orders, frequency, out=np.zeros(n), where=frequency > 0
-    )
+    promo_share = np.divide(promo_orders, frequency, out=np.zeros(n), where=frequency > 0)
 
     gamma = rng.gamma(np.broadcast_to(CATEGORY_ALPHA, (n, len(CATEGORIES))))
     affinity = gamma / gamma.sum(axis=1, keepdims=True)

@@ -134,7 +134,7 @@ def incentive_arm(pop: Population, control: ArmModel, inc: Incentive, seed: int)
         d = p["percent"] / 100
         tau = (
             0.65 * (1 - np.exp(-d / 0.15)) * t.g * (1 + 0.8 * t.cab)
-            - 1.4 * t.q**2 * max(0.0, 0.25 - d) / 0.15  # deal-trained users wait for a bigger one
+            - 1.0 * t.q**2 * max(0.0, 0.25 - d) / 0.15  # deal-trained users wait for a bigger one
             - 0.5 * t.loyal  # loyal full-price buyers: an offer cheapens the brand
         )
         mu = mu + np.log1p(0.6 * d * t.s)

@@ -66,7 +66,9 @@ class Shop:
         self._pop = population
 
         def stack(name: str) -> np.ndarray:
-            out = np.column_stack([np.broadcast_to(getattr(a, name), (self.n_users,)) for a in arms])
+            out = np.column_stack(
+                [np.broadcast_to(getattr(a, name), (self.n_users,)) for a in arms]
+            )
             out.setflags(write=False)
             return out
 
@@ -196,7 +198,9 @@ class Shop:
             )
         if arm.size and (arm.min() < 0 or arm.max() >= self.n_arms):
             raise ValueError(f"treatment holds arm indices outside 0..{self.n_arms - 1}")
-        frame, _ = self._sample(np.arange(self.n_users), arm, _rng(self.seed, STREAM_OUTCOMES, seed))
+        frame, _ = self._sample(
+            np.arange(self.n_users), arm, _rng(self.seed, STREAM_OUTCOMES, seed)
+        )
         return frame
 
     def randomized_experiment(
@@ -217,7 +221,9 @@ class Shop:
             raise ValueError("arms must be a non-empty list of distinct arm keys")
         w = np.full(len(arms), 1.0) if weights is None else np.asarray(weights, dtype=float)
         if w.shape != (len(arms),) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"weights must be {len(arms)} non-negative numbers with a positive sum")
+            raise ValueError(
+                f"weights must be {len(arms)} non-negative numbers with a positive sum"
+            )
         w = w / w.sum()
         n = self.n_users if n_users is None else int(n_users)
         if not 0 < n <= self.n_users:
@@ -254,8 +260,9 @@ class Shop:
         """Simulated days of events for an experiment; see :func:`events.traffic`."""
         from experiments.simulation.events import traffic
 
-        return traffic(self, days, _rng(self.seed, STREAM_TRAFFIC, seed), seed, assign, start,
-                       visit_rate)
+        return traffic(
+            self, days, _rng(self.seed, STREAM_TRAFFIC, seed), seed, assign, start, visit_rate
+        )
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

@@ -41,7 +41,8 @@ def posterior_normal(
     """Posterior mean and standard deviation of the conjugate normal–normal model.
 
     Precision-weighted average (Gelman et al. 2013, "Bayesian Data Analysis", 3rd ed.,
-    eq. 2.12 and 2.13): 1/tau^2 = 1/v + 1/s0^2, mu = tau^2 (d / v + m0 / s0^2).
+    section 2.5, normal with known variance): 1/tau^2 = 1/v + 1/s0^2,
+    mu = tau^2 (d / v + m0 / s0^2).
     """
     if not prior.proper:
         return data_mean, float(np.sqrt(data_variance))
@@ -55,7 +56,8 @@ def normal_risk(mu: float, sigma: float) -> tuple[float, float]:
 
     Loss of shipping = E[max(0, -lift)] = sigma phi(mu/sigma) - mu Phi(-mu/sigma), and loss of
     keeping control = E[max(0, lift)] = that + mu (the "expected loss" of Stucchio 2015,
-    "Bayesian A/B Testing at VWO", section 5, for a normal posterior; gbstats ``get_risk``).
+    "Bayesian A/B Testing at VWO", for a normal posterior; gbstats ``get_risk``). The first
+    term is the standard normal partial expectation E[max(0, -X)] for X ~ N(mu, sigma^2).
     """
     z = mu / sigma
     loss_treatment = sigma * sps.norm.pdf(z) - mu * sps.norm.cdf(-z)

@@ -2,7 +2,7 @@
 
 Layer: pure domain core (numpy/scipy). Matches gbstats' ``check_srm``; an alert is raised at
 p < 0.001, the threshold GrowthBook and Fabijan et al. (2019, "Diagnosing Sample Ratio
-Mismatch in Online Controlled Experiments", KDD, section 4) recommend.
+Mismatch in Online Controlled Experiments", KDD) recommend.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def srm_check(
     counts: Sequence[float], weights: Sequence[float], threshold: float = SRM_ALERT_P
 ) -> SrmResult:
     """Pearson's chi-square statistic sum((O - E)^2 / E) with k - 1 degrees of freedom
-    (Pearson 1900; Agresti 2013, "Categorical Data Analysis", section 1.5.2).
+    (Pearson 1900, Philosophical Magazine 50:157-175).
 
     Arms with weight 0 and no units are ignored; units in an arm of weight 0 are a certain
     mismatch (p = 0). Weights are normalized to sum to 1.

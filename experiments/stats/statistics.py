@@ -213,7 +213,10 @@ class RegressionAdjustedStatistic:
     def post_pre_covariance(self) -> np.ndarray:
         """Sample covariances of the outcome with each covariate (k,)."""
         return sample_covariance(
-            self.n, self.post_sum, np.asarray(self.pre_sum), np.asarray(self.post_pre_sum_of_products)
+            self.n,
+            self.post_sum,
+            np.asarray(self.pre_sum),
+            np.asarray(self.post_pre_sum_of_products),
         )
 
     @property

@@ -1,0 +1,37 @@
+"""Strategy selection: budgeted incentive allocation with holdout, exploration and OPE.
+
+Layer: ``experiments.strategy`` — pure numpy/scipy (no model, no database, no web). It turns
+per-user values and costs of each incentive into decisions under a budget:
+
+- :mod:`.economics` — incremental value and expected spend of each incentive per user;
+- :func:`allocate` — the multiple-choice knapsack (Lagrangian dual, exact breakpoint bisection,
+  greedy fill), holdout / explore / exploit buckets and logged propensities;
+- :mod:`.evaluation` — off-policy estimators (IPW, SNIPW, DM, DR, SNDR, Switch-DR, DRos) matching
+  Open Bandit Pipeline 0.5.7;
+- :mod:`.pacing` — a safety margin so that realized (random) spend stays within the budget.
+"""
+
+from experiments.strategy.allocation import Allocation, Decisions, Policy, allocate
+from experiments.strategy.buckets import BUCKETS
+from experiments.strategy.economics import (
+    OBJECTIVES,
+    CostModel,
+    Economics,
+    expected_spend,
+    incentive_economics,
+    incremental_value,
+)
+
+__all__ = [
+    "BUCKETS",
+    "OBJECTIVES",
+    "Allocation",
+    "CostModel",
+    "Decisions",
+    "Economics",
+    "Policy",
+    "allocate",
+    "expected_spend",
+    "incentive_economics",
+    "incremental_value",
+]

@@ -50,12 +50,14 @@ class CategoricalEmbeddings(nn.Module):
 class ArmHeads(nn.Module):
     """One outcome MLP per arm (TARNet); output shape (n, n_arms, n_outputs)."""
 
-    def __init__(self, n_in: int, n_arms: int, sizes: tuple[int, ...], n_outputs: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, n_in: int, n_arms: int, sizes: tuple[int, ...], n_outputs: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.heads = nn.ModuleList(
-            nn.Sequential(MLP(n_in, sizes, dropout), nn.Linear(sizes[-1] if sizes else n_in,
-                                                                n_outputs))
+            nn.Sequential(
+                MLP(n_in, sizes, dropout), nn.Linear(sizes[-1] if sizes else n_in, n_outputs)
+            )
             for _ in range(n_arms)
         )
 
@@ -66,8 +68,14 @@ class ArmHeads(nn.Module):
 class Representation(nn.Module):
     """Shared representation: numeric features ⊕ embeddings (⊕ sequence code) → MLP → φ."""
 
-    def __init__(self, n_numeric: int, cardinalities: list[int], sizes: tuple[int, ...],
-                 dropout: float = 0.0, sequence: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        n_numeric: int,
+        cardinalities: list[int],
+        sizes: tuple[int, ...],
+        dropout: float = 0.0,
+        sequence: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.embeddings = CategoricalEmbeddings(cardinalities)
         self.sequence = sequence
@@ -75,8 +83,9 @@ class Representation(nn.Module):
         self.mlp = MLP(n_numeric + self.embeddings.n_out + n_seq, sizes, dropout)
         self.n_out = self.mlp.n_out
 
-    def forward(self, numeric: torch.Tensor, codes: torch.Tensor,
-                events: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, numeric: torch.Tensor, codes: torch.Tensor, events: torch.Tensor | None = None
+    ) -> torch.Tensor:
         parts = [numeric, self.embeddings(codes)]
         if self.sequence is not None:
             if events is None:

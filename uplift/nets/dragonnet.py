@@ -20,8 +20,9 @@ class DragonNet(TARNet):
         self.propensity = nn.Linear(self.representation.n_out, n_arms)
         self.epsilon = nn.Parameter(torch.zeros(n_arms - 1, n_outputs))
 
-    def forward(self, numeric: torch.Tensor, codes: torch.Tensor,
-                events: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, numeric: torch.Tensor, codes: torch.Tensor, events: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         out = super().forward(numeric, codes, events)
         out["propensity_logits"] = self.propensity(out["phi"])
         return out

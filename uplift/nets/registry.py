@@ -18,8 +18,10 @@ _ARCHITECTURES: dict[str, type[nn.Module]] = {}
 def register(name: str) -> Callable[[T], T]:
     def decorate(cls: T) -> T:
         if name in _ARCHITECTURES:
-            raise KeyError(f"architecture {name!r} is already registered "
-                           f"(by {_ARCHITECTURES[name].__qualname__}); pick another name")
+            raise KeyError(
+                f"architecture {name!r} is already registered "
+                f"(by {_ARCHITECTURES[name].__qualname__}); pick another name"
+            )
         _ARCHITECTURES[name] = cls
         return cls
 

@@ -1,0 +1,107 @@
+"""``liftlab demo``: build the embedded database, an admin, the catalog and a simulated shop; serve."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from experiments.cli.context import domain_errors, settings, transaction
+from experiments.cli.serve import run_server
+
+DEMO_ADMIN = "admin@liftlab.local"
+T = TypeVar("T")
+
+
+def step(number: int, total: int, title: str, action: Callable[[], T]) -> T:
+    click.echo(f"[{number}/{total}] {title} ...", nl=False)
+    started = time.perf_counter()
+    result = action()
+    click.echo(f" done ({time.perf_counter() - started:.1f}s)")
+    return result
+
+
+@click.command()
+@click.option(
+    "--users",
+    "n_users",
+    type=click.IntRange(min=500),
+    default=20_000,
+    show_default=True,
+    help="Simulated shop size.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1, max=90),
+    default=7,
+    show_default=True,
+    help="Days of behaviour history to load.",
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Build everything, print the summary and exit.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: int) -> None:
+    """Run the whole loop on the embedded default, then serve the admin."""
+    from experiments.db import migrate
+    from experiments.services import accounts, catalog, demo_data
+    from experiments.simulation import simulate_shop
+
+    config = settings()
+    config.artifact_dir.mkdir(parents=True, exist_ok=True)
+    total = 5
+    with domain_errors():
+        step(1, total, "database schema", lambda: migrate.upgrade(config.database_url))
+
+    def admin() -> str:
+        password = accounts.generate_password()
+        with transaction() as session:
+            existing = {a.email: a for a in accounts.list_accounts(session)}
+            if DEMO_ADMIN in existing:
+                account = existing[DEMO_ADMIN]
+                accounts.set_password(session, account.id, password, actor="demo")
+                if account.role != "admin" or not account.active:
+                    accounts.update_account(
+                        session, account.id, role="admin", active=True, actor="demo"
+                    )
+            else:
+                accounts.create_account(
+                    session, email=DEMO_ADMIN, password=password, role="admin", actor="demo"
+                )
+        return password
+
+    password = step(2, total, "admin account (new password)", admin)
+
+    def load_catalog() -> tuple[int, int]:
+        with transaction() as session:
+            return catalog.ensure_defaults(
+                session, demo_data.default_incentive_specs(), actor="demo"
+            )
+
+    added = step(3, total, "incentive catalog and metrics", load_catalog)
+    shop = step(
+        4,
+        total,
+        f"simulated shop ({n_users:,} users)",
+        lambda: simulate_shop(n_users=n_users, seed=seed),
+    )
+    shop.users.to_parquet(config.artifact_dir / "demo_population.parquet", index=False)
+
+    def history() -> int:
+        with transaction() as session:
+            return demo_data.load_history(session, shop, days=days, seed=seed)
+
+    stored = step(5, total, f"{days} days of shop events", history)
+    click.echo("")
+    click.echo(
+        f"catalog: {added[0]} incentives and {added[1]} metrics added; events stored: {stored}"
+    )
+    click.echo(f"database: {config.database_url}")
+    click.echo(f"admin login: {DEMO_ADMIN}")
+    click.echo(f"password (shown once): {password}")
+    if no_serve:
+        click.echo("open the admin with: liftlab serve")
+        return
+    run_server(host, port)

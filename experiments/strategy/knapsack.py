@@ -1,0 +1,397 @@
+"""Multiple-choice knapsack by Lagrangian relaxation: the numerical core of :func:`allocate`.
+
+Layer: ``experiments.strategy`` (pure numpy). Problem, for users i and incentives a::
+
+    max  sum_ia s_ia x_ia   s.t.  sum_ia c_ia x_ia <= B,  sum_a x_ia <= 1,
+         sum_i x_ia <= cap_a,  x_ia in {0, 1},  x_ia = 0 where not eligible
+
+(no incentive is the implicit option with value 0 and cost 0). Relaxing the budget with lambda
+and the caps with mu_a gives the dual function (Sinha & Zoltners, "The multiple-choice knapsack
+problem", Operations Research 27(3), 1979; Lagrangian bound e.g. Fisher, Management Science 27(1),
+1981, eq. (2))::
+
+    L(lambda, mu) = lambda B + sum_a mu_a cap_a + sum_i max(0, max_a (s_ia - lambda c_ia - mu_a))
+
+which bounds the integer optimum from above for every lambda, mu >= 0.
+
+For a fixed mu the user's best arm as a function of lambda walks along the upper concave hull of
+its points (c_ia, s_ia) starting at (0, 0); the hull's segment slopes are the breakpoints of the
+spend function. The bisection over lambda therefore runs on those breakpoints (pivots from the
+median of the remaining candidates) and ends on the exact smallest lambda whose spend fits: the
+LP-relaxation optimum, with at most one user "split" per tie group. Ties go to the cheaper point
+(a segment of slope exactly lambda is not taken). The leftover budget is then filled greedily by
+the best value-per-cost upgrades. Caps are handled by coordinate updates of mu_a, then repaired
+exactly (the lowest-advantage users over a cap lose the arm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_EXACT_FINISH = 4096  # candidates left when the breakpoint bisection switches to a sort
+_CAP_ROUNDS = 12
+_FILL_PASSES = 3
+_FILL_ROUNDS = 64
+
+
+@dataclass(frozen=True)
+class Hull:
+    """Segments of each user's upper hull: per step k, the users ``idx[k]`` that extend it."""
+
+    start_arm: np.ndarray
+    idx: list[np.ndarray]
+    arm: list[np.ndarray]
+    dc: list[np.ndarray]
+    slope: list[np.ndarray]
+
+
+def columns(x: np.ndarray) -> np.ndarray:
+    """(n, k) → contiguous (k, n): the hot loops work on one arm's column at a time."""
+    return np.ascontiguousarray(x.T)
+
+
+def build_hull(S: np.ndarray, C: np.ndarray, M: np.ndarray | None) -> Hull:
+    """Gift-wrap every user's hull at once; inputs are arm-major ``(k, n)`` (``M`` None = all)."""
+    k, n = S.shape
+    dt = S.dtype
+    start = np.full(n, -1, dtype=np.int32)
+    cur_v = np.zeros(n, dtype=dt)
+    cur_c = np.zeros(n, dtype=C.dtype)
+    free_arms = [a for a in range(k) if (C[a] <= 0).any()]
+    for a in free_arms:  # the start vertex: the best free (cost 0) arm with positive value
+        better = (C[a] <= 0) & (S[a] > cur_v)
+        if M is not None:
+            better &= M[a]
+        start[better] = a
+        cur_v[better] = S[a][better]
+    prev: np.ndarray | None = None
+    hull = Hull(start, [], [], [], [])
+    idx: np.ndarray | None = None  # None = every user (no gather on the first step)
+    at_origin = not (start >= 0).any()  # every user starts at (0, 0): skip two subtractions
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(k):
+            size = n if idx is None else idx.size
+            # Branch-free inner loop (random masks make np.where/copyto slow): key = slope where
+            # the arm is eligible and dearer than the current vertex, else 0 or NaN, which never
+            # beat a positive best (fmax skips NaN).
+            keys = np.empty((k, size), dtype=dt)
+            ok = np.empty(size, dtype=bool)
+            dcb = np.empty(size, dtype=C.dtype)
+            for a in range(k):
+                key = keys[a]
+                if idx is None:
+                    col_s, col_c = S[a], C[a]
+                else:
+                    col_s = S[a].take(idx, out=key)
+                    col_c = C[a].take(idx, out=dcb)
+                if at_origin:
+                    dc = col_c
+                    np.divide(col_s, dc, out=key)
+                else:
+                    dc = np.subtract(col_c, cur_c, out=dcb)
+                    np.subtract(col_s, cur_v, out=key)
+                    np.divide(key, dc, out=key)
+                np.greater(dc, 0, out=ok)
+                if M is not None:
+                    ok &= M[a] if idx is None else M[a][idx]
+                np.multiply(key, ok, out=key)
+            best = np.fmax.reduce(keys, axis=0)
+            np.maximum(best, 0, out=best)
+            best_j = np.zeros(size, dtype=np.int8)
+            n_best = np.zeros(size, dtype=np.int8)
+            for a in range(k):
+                eq = np.equal(keys[a], best, out=ok)
+                n_best += eq
+                if a:
+                    best_j += eq.view(np.int8) * np.int8(a)
+            del keys
+            at_origin = False
+            rows = np.flatnonzero(best > 0)
+            if rows.size == 0:
+                break
+            users = rows if idx is None else idx[rows]
+            jj = best_j[rows].astype(np.intp)
+            tied = np.flatnonzero(n_best[rows] > 1)
+            if tied.size:  # equal slopes: the cheaper point first (the dearer one follows)
+                tu, tr = users[tied], rows[tied]
+                dv_t = S[:, tu] - cur_v[tr]
+                dc_t = C[:, tu] - cur_c[tr]
+                sl_t = np.where(dc_t > 0, dv_t / np.where(dc_t > 0, dc_t, 1), -np.inf)
+                if M is not None:
+                    sl_t[~M[:, tu]] = -np.inf
+                cand = sl_t == best[tr][None, :]
+                jj[tied] = np.where(cand, dc_t, np.inf).argmin(axis=0)
+            flat = jj * n + users
+            new_v = S.take(flat)  # S, C are contiguous (k, n): flat index = arm * n + user
+            new_c = C.take(flat)
+            seg_slope = best[rows] if prev is None else np.minimum(best[rows], prev[rows])
+            hull.idx.append(users)
+            hull.arm.append(jj.astype(np.int32))
+            hull.dc.append(new_c - cur_c[rows])
+            hull.slope.append(seg_slope)
+            prev = seg_slope  # slopes non-increasing per user (guards against rounding)
+            cur_v, cur_c = new_v, new_c
+            idx = users
+    return hull
+
+
+def lambda_star(hull: Hull, budget: float) -> float:
+    """Smallest lambda >= 0 whose hull-prefix spend ``sum dc [slope > lambda]`` fits the budget."""
+    if not hull.slope:
+        return 0.0
+    slopes = np.concatenate(hull.slope)
+    dcs = np.concatenate(hull.dc)
+    if dcs.sum(dtype=np.float64) <= budget:
+        return 0.0
+    fixed = 0.0  # spend of the segments above the bracket (always taken)
+    while slopes.size > _EXACT_FINISH:
+        step = max(1, slopes.size // 1024)
+        pivot = np.median(slopes[::step])
+        above = slopes > pivot
+        spend = fixed + float(dcs[above].sum(dtype=np.float64))
+        if spend <= budget:
+            keep = ~above
+            fixed = spend
+        else:
+            keep = above
+        if keep.all():  # no progress (many equal slopes): finish exactly
+            break
+        slopes, dcs = slopes[keep], dcs[keep]
+    order = np.argsort(-slopes, kind="stable")
+    cum = fixed + np.cumsum(dcs[order], dtype=np.float64)
+    over = np.flatnonzero(cum > budget)
+    if over.size == 0:  # rounding: everything left fits
+        return float(slopes.min()) if slopes.size else 0.0
+    return float(slopes[order[over[0]]])
+
+
+def choose(hull: Hull, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's hull vertex at lambda (segments of slope > lambda taken), and their count."""
+    arm = hull.start_arm.copy()
+    taken_count = np.zeros(arm.size, dtype=np.int32)
+    for users, a, slope in zip(hull.idx, hull.arm, hull.slope, strict=True):
+        taken = slope > lam
+        arm[users[taken]] = a[taken]
+        taken_count[users[taken]] += 1
+    return arm, taken_count
+
+
+def fill_along_hull(hull: Hull, arm, taken_count, budget_left: float) -> np.ndarray:
+    """Greedy fill without caps: each user's next hull segment is its best upgrade per unit cost."""
+    for _ in range(_FILL_PASSES):
+        parts = [
+            (users[sel], a[sel], dc[sel], slope[sel])
+            for k, (users, a, dc, slope) in enumerate(
+                zip(hull.idx, hull.arm, hull.dc, hull.slope, strict=True)
+            )
+            if (sel := np.flatnonzero((taken_count[users] == k) & (dc <= budget_left))).size
+        ]
+        if not parts:
+            break
+        users, target, gain_c, slope = (np.concatenate(x) for x in zip(*parts, strict=True))
+        order = np.argsort(-slope, kind="stable")
+        accepted, budget_left = _accept_prefix(gain_c[order], budget_left)
+        if accepted.size == 0:
+            break
+        chosen = users[order[accepted]]
+        arm[chosen] = target[order[accepted]]
+        taken_count[chosen] += 1
+    return arm
+
+
+def _accept_prefix(gain_c: np.ndarray, budget_left: float) -> tuple[np.ndarray, float]:
+    """Positions taken by a greedy pass over ``gain_c`` in order while the budget lasts."""
+    pos = np.arange(gain_c.size)
+    taken = []
+    for _ in range(_FILL_ROUNDS):
+        pos = pos[gain_c[pos] <= budget_left]
+        if pos.size == 0:
+            break
+        cum = np.cumsum(gain_c[pos], dtype=np.float64)
+        stop = np.flatnonzero(cum > budget_left)
+        end = stop[0] if stop.size else pos.size
+        taken.append(pos[:end])
+        budget_left -= float(cum[end - 1]) if end else 0.0
+        pos = pos[end + 1 :]
+    return (np.concatenate(taken) if taken else pos[:0]), budget_left
+
+
+def rule_choice(
+    score: np.ndarray, cost: np.ndarray, mask: np.ndarray, lam: float, mu: np.ndarray
+) -> np.ndarray:
+    """argmax over {none} + eligible arms of ``s - lambda c - mu``; ties to the cheaper arm.
+
+    Row-major ``(n, k)`` inputs (used for the units outside the exploit bucket and in serving).
+    """
+    n, k = score.shape
+    arm = np.full(n, -1, dtype=np.int32)
+    best = np.zeros(n)
+    best_c = np.zeros(n)
+    for a in range(k):
+        c = cost[:, a].astype(np.float64)
+        r = score[:, a].astype(np.float64) - lam * c - mu[a]
+        better = mask[:, a] & ((r > best) | ((r == best) & (best > 0) & (c < best_c)))
+        np.copyto(best, r, where=better)
+        np.copyto(best_c, c, where=better)
+        arm[better] = a
+    return arm
+
+
+def dual_bound(S, C, M, lam: float, mu: np.ndarray, budget: float, caps) -> float:
+    """L(lambda, mu) in float64 (module doc), an upper bound on the integer optimum; (k, n) input."""
+    best = np.zeros(S.shape[1])
+    for a in range(S.shape[0]):
+        r = S[a].astype(np.float64) - lam * C[a].astype(np.float64) - mu[a]
+        if M is not None:
+            r[~M[a]] = 0.0
+        np.maximum(best, r, out=best)
+    bound = lam * budget + float(best.sum())
+    if caps is not None:
+        bound += float(np.sum(mu[mu > 0] * caps[mu > 0]))
+    return bound
+
+
+def _reduced(S, C, M, lam, mu) -> np.ndarray:
+    r = S.astype(np.float64) - lam * C.astype(np.float64) - mu[:, None]
+    if M is not None:
+        r[~M] = -np.inf
+    return r
+
+
+def _cap_update(S, C, M, lam, mu, caps) -> np.ndarray:
+    """Set each capped arm's mu so that at most cap users prefer it (the other mu fixed)."""
+    r = _reduced(S, C, M, lam, mu)
+    if r.shape[0] > 1:
+        top2 = -np.partition(-r, 1, axis=0)[:2]
+    else:
+        top2 = np.vstack([r, np.full_like(r, -np.inf)])
+    first = r.argmax(axis=0)
+    new = mu.copy()
+    for a in np.flatnonzero(np.isfinite(caps)):
+        alt = np.maximum(np.where(first == a, top2[1], top2[0]), 0.0)
+        adv = r[a] + mu[a] - alt
+        cap = int(caps[a])
+        if np.sum(adv > 0) <= cap:
+            new[a] = 0.0
+        else:
+            new[a] = max(0.0, float(-np.partition(-adv, cap)[cap]))  # (cap+1)-th largest
+    return new
+
+
+def _repair_caps(S, C, arm, lam, caps) -> np.ndarray:
+    """Users beyond an arm's cap (lowest reduced score first) fall back to no incentive."""
+    for a in np.flatnonzero(np.isfinite(caps)):
+        users = np.flatnonzero(arm == a)
+        excess = users.size - int(caps[a])
+        if excess > 0:
+            r = S[a][users] - lam * C[a][users]
+            arm[users[np.argsort(r, kind="stable")[:excess]]] = -1
+    return arm
+
+
+def greedy_fill(S, C, M, arm, budget_left: float, cap_left: np.ndarray) -> np.ndarray:
+    """Greedy fill with caps: best value-per-cost upgrade per user, in order, while both last."""
+    k, n = S.shape
+    for _ in range(_FILL_PASSES):
+        chosen = arm >= 0
+        a0 = np.where(chosen, arm, 0)
+        cur_v = np.where(chosen, S[a0, np.arange(n)], 0.0)
+        cur_c = np.where(chosen, C[a0, np.arange(n)], 0.0)
+        best = np.full(n, -np.inf)
+        best_j = np.full(n, -1, dtype=np.int32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for a in range(k):
+                dv = S[a] - cur_v
+                dc = C[a] - cur_c
+                ok = (dv > 0) & (dc <= budget_left) & (cap_left[a] > 0)
+                if M is not None:
+                    ok &= M[a]
+                eff = np.where(dc > 0, dv / dc, np.inf)
+                better = ok & (eff > best)
+                np.copyto(best, eff, where=better)
+                best_j[better] = a
+        users = np.flatnonzero(best_j >= 0)
+        if users.size == 0:
+            break
+        users = users[np.argsort(-best[users], kind="stable")]
+        target = best_j[users]
+        gain_c = C[target, users].astype(np.float64) - cur_c[users]
+        took = 0
+        for _ in range(_FILL_ROUNDS):
+            fit = (gain_c <= budget_left) & (cap_left[target] > 0)
+            users, gain_c, target = users[fit], gain_c[fit], target[fit]
+            if users.size == 0:
+                break
+            stop = np.flatnonzero(np.cumsum(gain_c) > budget_left)
+            end = stop[0] if stop.size else users.size
+            onehot = np.zeros((end, k), dtype=np.int64)  # stop where an arm's cap runs out
+            onehot[np.arange(end), target[:end]] = 1
+            over = np.flatnonzero((np.cumsum(onehot, axis=0) > cap_left[None, :]).any(axis=1))
+            end = min(end, int(over[0])) if over.size else end
+            cap_left = cap_left - np.bincount(target[:end], minlength=k)
+            arm[users[:end]] = target[:end]
+            budget_left -= float(gain_c[:end].sum())
+            took += end
+            users, gain_c, target = users[end + 1 :], gain_c[end + 1 :], target[end + 1 :]
+        if took == 0:
+            break
+    return arm
+
+
+def _fit_budget(S, C, arm, budget: float) -> tuple[np.ndarray, float, bool]:
+    """Guard against float rounding: drop the least efficient users until the spend fits."""
+    rows = np.flatnonzero(arm >= 0)
+    spend = float(C[arm[rows], rows].sum(dtype=np.float64))
+    dropped = False
+    while spend > budget and rows.size:
+        eff = S[arm[rows], rows] / np.maximum(C[arm[rows], rows], 1e-300)
+        worst = rows[np.argmin(eff)]
+        arm[worst] = -1
+        dropped = True
+        rows = np.flatnonzero(arm >= 0)
+        spend = float(C[arm[rows], rows].sum(dtype=np.float64))
+    return arm, spend, dropped
+
+
+@dataclass(frozen=True)
+class Solution:
+    arm: np.ndarray
+    lam: float
+    mu: np.ndarray
+    dual_bound: float
+
+
+def solve(
+    score: np.ndarray, cost: np.ndarray, mask: np.ndarray, budget: float, caps: np.ndarray | None
+) -> Solution:
+    """Primal assignment (fits budget and caps), the multipliers and the dual bound."""
+    k = score.shape[1]
+    S, C = columns(score), columns(cost)
+    M = None if mask.all() else columns(mask)
+    mu = np.zeros(k)
+    capped = caps is not None and bool(np.isfinite(caps).any())
+    for _ in range(_CAP_ROUNDS if capped else 1):
+        hull = build_hull(S - mu.astype(S.dtype)[:, None] if capped else S, C, M)
+        lam = lambda_star(hull, budget)
+        arm, taken_count = choose(hull, lam)
+        if not capped:
+            break
+        counts = np.bincount(arm[arm >= 0], minlength=k)
+        new_mu = _cap_update(S, C, M, lam, mu, caps)
+        if np.all(counts <= caps) and np.allclose(new_mu, mu):
+            break
+        mu = new_mu
+    if capped:
+        arm = _repair_caps(S, C, arm, lam, caps)
+    arm, spend, dropped = _fit_budget(S, C, arm, budget)
+    if capped or dropped:
+        cap_left = np.where(np.isfinite(caps), caps, 2**62) if capped else np.full(k, 2**62)
+        cap_left = cap_left.astype(np.int64) - np.bincount(arm[arm >= 0], minlength=k)
+        arm = greedy_fill(S, C, M, arm, budget - spend, cap_left)
+    else:
+        arm = fill_along_hull(hull, arm, taken_count, budget - spend)
+    arm, _, _ = _fit_budget(S, C, arm, budget)
+    bound = dual_bound(S, C, M, lam, mu, budget, caps if capped else None)
+    return Solution(arm=arm, lam=lam, mu=mu, dual_bound=bound)

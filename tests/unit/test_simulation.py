@@ -1,0 +1,255 @@
+"""The shop simulator: determinism, truth versus sampled outcomes, costs, shapes, heterogeneity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from experiments.simulation import (
+    DEFAULT_INCENTIVES,
+    OUTCOME_COLUMNS,
+    OUTCOMES,
+    Incentive,
+    Shop,
+    simulate_shop,
+)
+
+Z99 = stats.norm.ppf(0.995)
+
+
+@pytest.fixture(scope="module")
+def small_shop() -> Shop:
+    return simulate_shop(n_users=3_000, seed=7)
+
+
+@pytest.fixture(scope="module")
+def big_experiment() -> tuple[Shop, pd.DataFrame]:
+    shop = simulate_shop(n_users=200_000, seed=11)
+    return shop, shop.randomized_experiment(seed=5)
+
+
+def test_same_seed_gives_identical_data_and_another_seed_differs() -> None:
+    a, b, c = (simulate_shop(2_000, seed=s) for s in (3, 3, 4))
+    pd.testing.assert_frame_equal(a.users, b.users)
+    for name in ("p_convert", "order_value", "expected_cost", "expected_margin"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    pd.testing.assert_frame_equal(a.randomized_experiment(seed=1), b.randomized_experiment(seed=1))
+    treat = np.arange(2_000) % a.n_arms
+    pd.testing.assert_frame_equal(a.sample_outcomes(treat, seed=2), b.sample_outcomes(treat, 2))
+    for x, y in zip(a.event_sequences(seed=1), b.event_sequences(seed=1), strict=True):
+        np.testing.assert_array_equal(x, y)
+    pd.testing.assert_frame_equal(next(iter(a.traffic(days=1))), next(iter(b.traffic(days=1))))
+
+    assert not np.allclose(a.p_convert, c.p_convert)
+    assert not a.users["price_sensitivity"].equals(c.users["price_sensitivity"])
+    assert not a.randomized_experiment(seed=1).equals(a.randomized_experiment(seed=2))
+
+
+@pytest.mark.parametrize("outcome", ["conversion", "revenue", "margin", "retention"])
+def test_randomized_difference_lies_in_99_interval_of_true_effect(big_experiment, outcome) -> None:
+    shop, df = big_experiment
+    column = {"conversion": "converted", "retention": "retained_30d"}.get(outcome, outcome)
+    truth = shop.true_effect(outcome).mean(axis=0)
+    control = df.loc[df["treatment"] == "none", column].to_numpy(dtype=float)
+    for j, key in enumerate(shop.arms[1:]):
+        treated = df.loc[df["treatment"] == key, column].to_numpy(dtype=float)
+        diff = treated.mean() - control.mean()
+        se = np.sqrt(treated.var(ddof=1) / len(treated) + control.var(ddof=1) / len(control))
+        assert abs(diff - truth[j]) <= Z99 * se, (key, outcome, diff, truth[j], se)
+        # the test has power: a truth shifted by 4 standard errors would be rejected
+        assert abs(diff - (truth[j] + 4 * se)) > Z99 * se
+
+
+def test_realized_costs_follow_each_cost_model(big_experiment) -> None:
+    shop, df = big_experiment
+    arm = df.groupby("treatment")
+    d10, d20 = arm.get_group("discount_10"), arm.get_group("discount_20")
+    np.testing.assert_allclose(d10["incentive_cost"], 0.10 * d10["revenue"], rtol=1e-12)
+    np.testing.assert_allclose(d20["incentive_cost"], 0.20 * d20["revenue"], rtol=1e-12)
+    assert (arm.get_group("none")["incentive_cost"] == 0).all()
+    gift = arm.get_group("free_gift")
+    np.testing.assert_array_equal(gift["incentive_cost"], 4.0 * gift["converted"])
+    coupon = arm.get_group("coupon_5")
+    assert set(np.unique(coupon["incentive_cost"])) == {0.0, 5.0}
+    assert (coupon.loc[coupon["incentive_cost"] > 0, "revenue"] >= 40.0).all()
+    shipping = arm.get_group("free_shipping")
+    fee = np.where(shipping["region"] == "international", 12.95, 5.95)
+    waived = shipping["incentive_cost"] / fee
+    np.testing.assert_allclose(waived, np.round(waived), atol=1e-9)
+    assert (waived <= shipping["orders"]).all()
+    # non-converters never cost anything; margin never exceeds revenue
+    assert (df.loc[df["converted"] == 0, ["incentive_cost", "revenue", "orders"]] == 0).all().all()
+    assert (df["margin"] <= df["revenue"]).all()
+    # realized mean cost per arm matches the expected cost within 99%
+    for j, key in enumerate(shop.arms):
+        rows = df["treatment"] == key
+        cost = df.loc[rows, "incentive_cost"].to_numpy()
+        index = df.loc[rows, "unit_id"].str[1:].astype(int).to_numpy()
+        expected = shop.expected_cost[index, j].mean()
+        assert abs(cost.mean() - expected) <= Z99 * max(cost.std(ddof=1), 1e-12) / np.sqrt(
+            len(cost)
+        )
+
+
+def test_shapes_dtypes_and_arms(small_shop: Shop) -> None:
+    shop, n = small_shop, small_shop.n_users
+    assert shop.arms == ["none", *(i.key for i in DEFAULT_INCENTIVES)]
+    assert shop.incentives == DEFAULT_INCENTIVES
+    k = len(shop.arms)
+    for name in ("p_convert", "order_value", "expected_cost", "expected_margin"):
+        arr = getattr(shop, name)
+        assert arr.shape == (n, k) and arr.dtype == np.float64, name
+        assert np.isfinite(arr).all(), name
+        assert not arr.flags.writeable, name
+    assert ((shop.p_convert > 0) & (shop.p_convert < 1)).all()
+    assert (shop.order_value > 0).all()
+    assert (shop.expected_cost[:, 0] == 0).all() and (shop.expected_cost[:, 1:] > 0).all()
+    for outcome in OUTCOMES:
+        assert shop.true_effect(outcome).shape == (n, k - 1)
+    with pytest.raises(ValueError, match="use one of"):
+        shop.true_effect("happiness")
+
+    users = shop.users
+    assert users["unit_id"].is_unique and users["unit_id"].iloc[123] == "u000123"
+    for col in ("recency_days", "frequency", "tenure_days", "sessions_30d"):
+        assert pd.api.types.is_integer_dtype(users[col]) and (users[col] >= 0).all(), col
+    for col in ("price_sensitivity", "cart_abandon_rate", "promo_share"):
+        assert users[col].between(0, 1).all(), col
+    affinity = users.filter(like="affinity_")
+    assert affinity.shape[1] == 5 and np.allclose(affinity.sum(axis=1), 1.0)
+    for col in ("channel", "device", "region"):
+        assert isinstance(users[col].dtype, pd.CategoricalDtype), col
+
+    out = shop.sample_outcomes(np.zeros(n, dtype=np.int64), seed=0)
+    assert list(out.columns) == list(OUTCOME_COLUMNS) and len(out) == n
+    assert set(np.unique(out["converted"])) <= {0, 1} and set(np.unique(out["retained_30d"])) <= {
+        0,
+        1,
+    }
+    assert out["orders"].dtype == np.int64 and (out["orders"] >= out["converted"]).all()
+    with pytest.raises(ValueError, match="treatment"):
+        shop.sample_outcomes(np.zeros(n - 1, dtype=np.int64))
+
+    codes, days_ago = shop.event_sequences(max_len=12, seed=0)
+    assert codes.shape == days_ago.shape == (n, 12) and codes.dtype == np.int8
+    pad = codes == 0
+    assert not pad[:, -1].any()  # left padding: the most recent event is last
+    assert (np.diff(pad.astype(int), axis=1) <= 0).all()
+    assert (days_ago[pad] == 0).all() and (np.diff(np.where(pad, 1e9, days_ago), axis=1) <= 0).all()
+
+
+def test_heterogeneous_effects_include_negative_ones_and_are_learnable() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    shop = simulate_shop(n_users=20_000, seed=2)
+    effect = shop.true_effect("conversion")
+    assert (effect < 0).any(axis=0).any() and (effect > 0).any(axis=0).all()
+    assert (effect < 0).mean() > 0.05  # a sizeable share, not a rounding artefact
+    assert (shop.true_effect("margin") < 0).any(axis=0).all()
+
+    X = pd.get_dummies(shop.users.drop(columns="unit_id"), dtype=float).to_numpy()
+    train, test = slice(0, 15_000), slice(15_000, None)
+    j = shop.arms.index("discount_10") - 1
+    y = effect[:, j]
+
+    def r2(pred: np.ndarray) -> float:
+        return 1 - np.mean((y[test] - pred) ** 2) / np.var(y[test])
+
+    A = np.column_stack([np.ones(len(X)), X])
+    coef, *_ = np.linalg.lstsq(A[train], y[train], rcond=None)
+    linear = r2(A[test] @ coef)
+    boosted = HistGradientBoostingRegressor(max_iter=200, random_state=0).fit(X[train], y[train])
+    nonlinear = r2(boosted.predict(X[test]))
+    assert 0.2 < linear < 0.9, linear  # features explain it, but not linearly ...
+    assert nonlinear > linear + 0.05, (linear, nonlinear)  # ... a flexible model does better
+
+
+def test_traffic_respects_assign_and_yields_unique_event_ids() -> None:
+    shop = simulate_shop(n_users=4_000, seed=9)
+    calls: list[np.ndarray] = []
+
+    def assign(unit_ids: np.ndarray) -> list[str]:
+        calls.append(np.asarray(unit_ids))
+        return ["discount_20" if int(u[1:]) % 3 == 0 else "none" for u in unit_ids]
+
+    frames = list(shop.traffic(days=10, seed=1, assign=assign))
+    assert len(frames) == 10
+    events = pd.concat(frames, ignore_index=True)
+    assert events["event_id"].is_unique
+    assert set(events["name"]) == {"exposure", "view", "add_to_cart", "order"}
+    assert [f["day"].unique().tolist() for f in frames] == [[d] for d in range(10)]
+    assert str(events["timestamp"].dt.tz) == "UTC"
+    assert events["timestamp"].is_monotonic_increasing
+
+    called = np.concatenate(calls)
+    assert len(called) == len(set(called))  # each unit is assigned once, at first exposure
+    exposures = events[events["name"] == "exposure"]
+    assert sorted(exposures["unit_id"]) == sorted(called)
+    expected_arm = np.where(events["unit_id"].str[1:].astype(int) % 3 == 0, "discount_20", "none")
+    assert (events["arm"] == expected_arm).all()
+    first_seen = events.groupby("unit_id")["timestamp"].min()
+    exposed_at = exposures.set_index("unit_id")["timestamp"]
+    assert (first_seen.loc[exposed_at.index] == exposed_at).all()
+    orders = events[events["name"] == "order"]
+    treated = orders["arm"] == "discount_20"
+    np.testing.assert_allclose(
+        orders.loc[treated, "incentive_cost"], 0.2 * orders.loc[treated, "value"]
+    )
+    assert (orders.loc[~treated, "incentive_cost"] == 0).all()
+
+    with pytest.raises(ValueError, match="one arm key per unit id"):
+        next(iter(shop.traffic(days=1, assign=lambda ids: ["none"])))
+    with pytest.raises(ValueError, match="unknown arm keys"):
+        next(iter(shop.traffic(days=1, assign=lambda ids: ["bogus"] * len(ids))))
+
+
+def test_traffic_conversion_matches_truth() -> None:
+    shop = simulate_shop(n_users=30_000, seed=4)
+    frames = list(shop.traffic(days=40, seed=2, visit_rate=3.0))
+    events = pd.concat(frames, ignore_index=True)
+    exposures = events[(events["name"] == "exposure") & (events["day"] < 10)]
+    converted = set(events.loc[events["name"] == "order", "unit_id"])
+    rows = shop.users.index[shop.users["unit_id"].isin(exposures["unit_id"])]
+    arm = shop.arm_index(exposures.set_index("unit_id").loc[shop.users["unit_id"][rows], "arm"])
+    observed = shop.users["unit_id"][rows].isin(converted).to_numpy(dtype=float)
+    p = shop.p_convert[rows, arm]
+    # sum of independent Bernoullis: mean p, variance sum p(1-p)
+    assert abs(observed.sum() - p.sum()) <= Z99 * np.sqrt((p * (1 - p)).sum())
+
+
+def test_incentive_validation_and_round_trip() -> None:
+    inc = Incentive(key="pct15", name="15%", kind="percent_discount", params={"percent": 15})
+    assert inc.cost_model == "percent_of_gross"
+    assert Incentive.from_dict(inc.to_dict()) == inc
+    coupon = Incentive(key="c10", name="$10", kind="fixed_coupon", params={"amount": 10})
+    assert coupon.params == {"amount": 10, "min_basket": 0.0}
+    with pytest.raises(ValueError, match="kind"):
+        Incentive(key="x", name="x", kind="cashback", params={})
+    with pytest.raises(ValueError, match="missing"):
+        Incentive(key="x", name="x", kind="percent_discount", params={})
+    with pytest.raises(ValueError, match="percent"):
+        Incentive(key="x", name="x", kind="percent_discount", params={"percent": 150})
+    with pytest.raises(ValueError, match="reserved"):
+        Incentive(key="none", name="x", kind="gift", params={"unit_cost": 1, "perceived_value": 2})
+    with pytest.raises(ValueError, match="cost_model"):
+        Incentive(
+            key="x",
+            name="x",
+            kind="gift",
+            params={"unit_cost": 1, "perceived_value": 2},
+            cost_model="percent_of_gross",
+        )
+
+
+def test_custom_catalog_with_bundle() -> None:
+    bundle = Incentive(key="bundle_15", name="2 for 15% off", kind="bundle", params={"percent": 15})
+    shop = simulate_shop(n_users=5_000, seed=1, incentives=[bundle])
+    assert shop.arms == ["none", "bundle_15"]
+    out = shop.randomized_experiment(seed=0)
+    rows = out[(out["treatment"] == "bundle_15") & (out["incentive_cost"] > 0)]
+    assert len(rows) > 0 and (rows["incentive_cost"] <= 0.15 * rows["revenue"] + 1e-9).all()
+    assert shop.true_effect("revenue").mean() > 0
+    with pytest.raises(ValueError, match="distinct"):
+        simulate_shop(n_users=10, incentives=[bundle, bundle])

@@ -1,0 +1,215 @@
+"""Fitting ``UpliftModel``: input validation, encoding, splits, ensemble members (uplift layer).
+
+Kept apart from ``uplift.model`` so that the estimator class stays a thin public surface.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from uplift.features import FeatureEncoder
+from uplift.losses import OutcomeSpec
+
+if TYPE_CHECKING:
+    from uplift.model import UpliftModel
+
+MAX_STEPS = 6000  # gradient steps budget when max_epochs is None
+MIN_ROWS_PER_ARM = 4
+
+
+def resolve_control(labels: list[Any], control: Any) -> Any:
+    if control is None:
+        for guess in ("control", 0):
+            if any(label == guess for label in labels):
+                return guess
+        raise ValueError(
+            f"no control arm found among treatment labels {labels}; pass control= "
+            "with the label of the no-incentive arm"
+        )
+    if not any(label == control for label in labels):
+        raise ValueError(
+            f"control={control!r} is not among the treatment labels {labels}; "
+            "pass control= with the label of the no-incentive arm"
+        )
+    return control
+
+
+def _outcome_array(y: Any, n: int) -> np.ndarray:
+    arr = y.to_numpy() if isinstance(y, pd.Series | pd.DataFrame) else np.asarray(y)
+    arr = arr.astype(np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] not in (1, 2):
+        raise ValueError(f"y must be 1-D, or 2-D (conversion, revenue); got shape {arr.shape}")
+    if len(arr) != n:
+        raise ValueError(f"y has {len(arr)} rows but X has {n}; pass one outcome per user")
+    if not np.isfinite(arr).all():
+        raise ValueError("y has NaN or infinite values; drop or fill those rows")
+    return arr
+
+
+def _weights(sample_weight: Any, n: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n, np.float32)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample_weight must be finite, non-negative and not all zero")
+    return w.astype(np.float32)
+
+
+def encode_sequences(
+    model: UpliftModel, sequences: Any, n: int, *, fitting: bool
+) -> np.ndarray | None:
+    if model.sequence_encoder is None:
+        return None
+    if sequences is None:
+        raise ValueError(
+            f"sequence_encoder={model.sequence_encoder!r} needs sequences= "
+            "(n_users, max_len) int event codes, 0 = padding"
+        )
+    events = np.asarray(sequences)
+    if events.ndim != 2 or len(events) != n or not np.issubdtype(events.dtype, np.integer):
+        raise ValueError(
+            f"sequences must be an int array of shape ({n}, max_len), got "
+            f"{events.shape} {events.dtype}"
+        )
+    if (events < 0).any():
+        raise ValueError("sequences has negative event codes; use 0 for padding, 1.. for events")
+    events = events.astype(np.int64)
+    if fitting:
+        model.sequence_vocab_ = int(events.max()) + 1
+        model.sequence_len_ = int(events.shape[1])
+    if events.shape[1] != model.sequence_len_:
+        raise ValueError(
+            f"sequences must have {model.sequence_len_} columns (as in fit), "
+            f"got {events.shape[1]}; pad or cut them"
+        )
+    events[events >= model.sequence_vocab_] = 0  # unseen event codes read as padding
+    return events
+
+
+def split(arm: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified by arm: every arm keeps rows on both sides."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for a in np.unique(arm):
+        rows = rng.permutation(np.flatnonzero(arm == a))
+        n_val = min(max(1, round(fraction * len(rows))), len(rows) - 1)
+        val.append(rows[:n_val])
+        train.append(rows[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def fit_members(
+    model: UpliftModel,
+    X: Any,
+    treatment: Any,
+    y: Any,
+    *,
+    control: Any,
+    sample_weight: Any,
+    sequences: Any,
+) -> UpliftModel:
+    from uplift.model import _as_1d_labels, _sorted_labels
+    from uplift.nets import get_architecture
+    from uplift.selection import dr_pseudo_outcomes
+    from uplift.trainer import TrainConfig, TrainData, Trainer
+
+    if model.criterion not in ("dr", "factual"):
+        raise ValueError(f"criterion={model.criterion!r} is unknown; use 'dr' or 'factual'")
+    if not 0 < model.validation_fraction < 1:
+        raise ValueError("validation_fraction must be in (0, 1)")
+    if int(model.n_estimators) < 1:
+        raise ValueError("n_estimators must be >= 1")
+    architecture = get_architecture(model.architecture)
+    labels = _as_1d_labels(treatment)
+    n = len(X) if isinstance(X, pd.DataFrame) else np.asarray(X).shape[0]
+    if len(labels) != n:
+        raise ValueError(f"treatment has {len(labels)} rows but X has {n}; pass one label per user")
+    y_arr = _outcome_array(y, n)
+    weight = _weights(sample_weight, n)
+    unique = _sorted_labels(pd.unique(labels).tolist())
+    control = resolve_control(unique, control)
+    incentives = [label for label in unique if label != control]
+    if not incentives:
+        raise ValueError("treatment has only the control arm; an uplift model needs incentives")
+    arms = [control, *incentives]
+    arm = np.zeros(n, np.int64)
+    for j, label in enumerate(arms):
+        arm[labels == label] = j
+    counts = np.bincount(arm, minlength=len(arms))
+    if counts.min() < MIN_ROWS_PER_ARM:
+        small = [arms[j] for j in np.flatnonzero(counts < MIN_ROWS_PER_ARM)]
+        raise ValueError(f"arm(s) {small} have fewer than {MIN_ROWS_PER_ARM} users; drop them")
+
+    encoder = FeatureEncoder.fit(X)
+    numeric, codes = encoder.transform(X)
+    spec = OutcomeSpec.fit(y_arr, model.outcome)
+    model.encoder_, model.outcome_spec_ = encoder, spec
+    model.control_, model.incentives_ = control, incentives
+    events = encode_sequences(model, sequences, n, fitting=True)
+    data = TrainData(numeric, codes, arm, y_arr.astype(np.float32), weight, events)
+    targets = spec.targets_array(y_arr)
+
+    n_train = round(n * (1 - model.validation_fraction))
+    batch = model.batch_size or int(np.clip(n_train // 8, 64, 1024))
+    epochs = model.max_epochs or int(
+        np.clip(math.ceil(MAX_STEPS * batch / max(n_train, 1)), 8, 500)
+    )
+    patience = model.patience or max(5, epochs // 10)
+    seeds = np.random.default_rng(model.random_state).integers(
+        0, 2**31 - 1, int(model.n_estimators)
+    )
+    model.net_kwargs_ = {
+        "n_numeric": encoder.n_numeric,
+        "cardinalities": encoder.cardinalities,
+        "n_arms": len(arms),
+        "n_outputs": spec.n_raw,
+        "representation": list(model.representation),
+        "head": list(model.head),
+        "dropout": model.dropout,
+        "sequence_encoder": model.sequence_encoder,
+        "vocab_size": getattr(model, "sequence_vocab_", 0),
+        "max_len": getattr(model, "sequence_len_", 0),
+    }
+    members, model.best_epochs_, model.validation_scores_ = [], [], []
+    for seed in seeds:
+        seed = int(seed)
+        train_idx, val_idx = split(arm, model.validation_fraction, seed)
+        pseudo = None
+        if model.criterion == "dr":
+            pseudo = dr_pseudo_outcomes(
+                numeric, codes, arm, targets, len(arms), train_idx, val_idx, seed
+            )
+        import torch
+
+        torch.manual_seed(seed)
+        net = architecture(**model.net_kwargs_)
+        config = TrainConfig(
+            max_epochs=epochs,
+            batch_size=batch,
+            patience=patience,
+            learning_rate=model.learning_rate,
+            weight_decay=model.weight_decay,
+            alpha=model.alpha,
+            beta=model.beta,
+            balance=model.balance,
+            balance_weight=model.balance_weight,
+            criterion=model.criterion,
+            device=model.device,
+            verbose=model.verbose,
+            seed=seed,
+        )
+        result = Trainer(config).fit(net, spec, data, train_idx, val_idx, pseudo)
+        net.eval()
+        members.append(net)
+        model.best_epochs_.append(result.best_epoch)
+        model.validation_scores_.append(result.best_score)
+    model.members_ = members
+    return model

@@ -1,0 +1,231 @@
+"""``UpliftModel``: the deep multi-treatment uplift estimator (uplift layer, public API).
+
+scikit-learn conventions, EconML vocabulary::
+
+    model = UpliftModel(random_state=0).fit(X, treatment, y, control="control")
+    tau = model.effect(X_new)            # (n_users, n_incentives), columns in ``incentives_`` order
+    mu = model.predict_outcomes(X_new)   # (n_users, n_incentives + 1), column 0 = control
+    lo, hi = model.effect_interval(X_new, alpha=0.05)   # needs n_estimators >= 2
+    model.save(path); same = UpliftModel.load(path)
+
+``incentives_`` are the non-control treatment labels, sorted (by their string form when the labels
+are of mixed types); ``treatments_`` is ``[control, *incentives_]``. Inputs are validated in ``fit``
+(see ``uplift.features`` for categorical handling: unseen levels and missing values map to an
+explicit 'unknown' embedding row; NaN numeric features are an error). ``y`` is 1-D (binary,
+continuous or zero-inflated revenue) or 2-D (conversion, revenue) for joint training; with 2-D y,
+``effect(X, outcome="revenue")`` picks the revenue effect (the default is the first target).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from uplift.persistence import load_model, save_model
+
+
+class UpliftModel(BaseEstimator):
+    """TARNet/DragonNet-style multi-arm uplift network with a causal validation criterion.
+
+    Parameters (all optional; the defaults need no tuning):
+        architecture: a name from ``uplift.nets.available()`` ("dragonnet", "tarnet").
+        representation, head: hidden widths of the shared representation and of each arm's head.
+        outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
+            "zero_inflated" (revenue = conversion × order value).
+        balance: None, "mmd" or "wasserstein" (CFR representation balancing), ``balance_weight``.
+        alpha, beta: DragonNet propensity and targeted-regularization weights.
+        criterion: "dr" (doubly-robust pseudo-outcome loss on the validation split) or "factual".
+        n_estimators: members of the deep ensemble (>= 2 enables ``effect_interval``).
+        sequence_encoder: None, "gru" or "transformer" over ``sequences=`` (n, L) int event codes
+            (0 = padding; codes not seen in training are read as padding).
+        max_epochs, batch_size, patience: None picks them from the data size.
+        device: "auto" (CUDA if present, bf16 autocast there, else CPU), "cpu" or "cuda".
+        verbose: show a tqdm progress bar during fit.
+    """
+
+    def __init__(
+        self,
+        *,
+        architecture: str = "dragonnet",
+        representation: tuple[int, ...] = (200, 200, 200),
+        head: tuple[int, ...] = (100, 100),
+        dropout: float = 0.0,
+        outcome: str = "auto",
+        balance: str | None = None,
+        balance_weight: float = 1.0,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        criterion: str = "dr",
+        n_estimators: int = 1,
+        sequence_encoder: str | None = None,
+        max_epochs: int | None = None,
+        batch_size: int | None = None,
+        patience: int | None = None,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        validation_fraction: float = 0.3,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = True,
+    ) -> None:
+        self.architecture = architecture
+        self.representation = representation
+        self.head = head
+        self.dropout = dropout
+        self.outcome = outcome
+        self.balance = balance
+        self.balance_weight = balance_weight
+        self.alpha = alpha
+        self.beta = beta
+        self.criterion = criterion
+        self.n_estimators = n_estimators
+        self.sequence_encoder = sequence_encoder
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        X: Any,
+        treatment: Any,
+        y: Any,
+        *,
+        control: Any = None,
+        sample_weight: Any = None,
+        sequences: Any = None,
+    ) -> UpliftModel:
+        """Fit on randomized (or unconfounded) data; ``control`` defaults to "control" or 0."""
+        from uplift.fitting import fit_members
+
+        return fit_members(
+            self, X, treatment, y, control=control, sample_weight=sample_weight, sequences=sequences
+        )
+
+    # ------------------------------------------------------------- predict
+    def predict_outcomes(
+        self, X: Any, *, outcome: str | int | None = None, sequences: Any = None
+    ) -> np.ndarray:
+        """Expected outcome under each arm, (n_users, n_incentives + 1); column 0 = control."""
+        return self._member_outcomes(X, sequences)[:, :, :, self._target(outcome)].mean(axis=0)
+
+    def effect(
+        self, X: Any, *, outcome: str | int | None = None, sequences: Any = None
+    ) -> np.ndarray:
+        """Effect of each incentive versus control, (n_users, n_incentives)."""
+        mu = self.predict_outcomes(X, outcome=outcome, sequences=sequences)
+        return mu[:, 1:] - mu[:, :1]
+
+    def effect_interval(
+        self,
+        X: Any,
+        alpha: float = 0.05,
+        *,
+        outcome: str | int | None = None,
+        sequences: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Deep-ensemble interval: mean ± z(1−α/2)·sd over members (model uncertainty only)."""
+        check_is_fitted(self, "members_")
+        if len(self.members_) < 2:
+            raise ValueError("effect_interval needs a deep ensemble; refit with n_estimators >= 2")
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        mu = self._member_outcomes(X, sequences)[:, :, :, self._target(outcome)]
+        effects = mu[:, :, 1:] - mu[:, :, :1]
+        center, sd = effects.mean(axis=0), effects.std(axis=0, ddof=1)
+        z = NormalDist().inv_cdf(1 - alpha / 2)
+        return center - z * sd, center + z * sd
+
+    def arm_index(self, label: Any) -> int:
+        """Column of ``label`` in ``effect`` output; KeyError for an unknown incentive."""
+        check_is_fitted(self, "members_")
+        for j, known in enumerate(self.incentives_):
+            if known == label:
+                return j
+        raise KeyError(f"unknown incentive {label!r}; known: {list(self.incentives_)}")
+
+    @property
+    def treatments_(self) -> list[Any]:
+        check_is_fitted(self, "members_")
+        return [self.control_, *self.incentives_]
+
+    # ---------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> None:
+        """Write ``path/metadata.json`` (parameters, encoders) and ``path/weights.pt`` (tensors)."""
+        check_is_fitted(self, "members_")
+        save_model(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> UpliftModel:
+        """Read a saved model; weights load with ``torch.load(weights_only=True)``."""
+        return load_model(cls, Path(path))
+
+    # -------------------------------------------------------------- helpers
+    def _target(self, outcome: str | int | None) -> int:
+        check_is_fitted(self, "members_")
+        targets = self.outcome_spec_.targets
+        if outcome is None:
+            return 0
+        if isinstance(outcome, int | np.integer) and 0 <= outcome < len(targets):
+            return int(outcome)
+        if outcome in targets:
+            return targets.index(outcome)
+        raise ValueError(f"outcome={outcome!r} is unknown; this model predicts {targets}")
+
+    def _member_outcomes(self, X: Any, sequences: Any) -> np.ndarray:
+        """(n_members, n_users, n_arms, n_targets) expected outcomes."""
+        import torch
+
+        from uplift.fitting import encode_sequences
+        from uplift.trainer import TrainData, predict_raw
+
+        check_is_fitted(self, "members_")
+        numeric, codes = self.encoder_.transform(X)
+        events = encode_sequences(self, sequences, len(numeric), fitting=False)
+        n = len(numeric)
+        data = TrainData(
+            numeric,
+            codes,
+            np.zeros(n, np.int64),
+            np.zeros((n, 1), np.float32),
+            np.ones(n, np.float32),
+            events,
+        )
+        idx = np.arange(n)
+        out = []
+        for net in self.members_:
+            raw = torch.from_numpy(predict_raw(net, data, idx, torch.device("cpu")))
+            out.append(self.outcome_spec_.expected(raw).numpy())
+        return np.stack(out).astype(np.float64)
+
+
+def _sorted_labels(labels: list[Any]) -> list[Any]:
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=str)
+
+
+def _as_1d_labels(treatment: Any) -> np.ndarray:
+    arr = (
+        treatment.to_numpy()
+        if isinstance(treatment, pd.Series | pd.Index)
+        else np.asarray(treatment)
+    )
+    if arr.ndim != 1:
+        raise ValueError(f"treatment must be 1-D labels, got shape {arr.shape}")
+    if pd.isna(arr).any():
+        raise ValueError("treatment has missing labels; every row needs its arm's label")
+    return arr

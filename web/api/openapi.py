@@ -1,0 +1,57 @@
+"""The OpenAPI 3.1 document at ``/api/v1/openapi.json``, built from ``SPEC`` (one entry per route)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from werkzeug.wrappers import Response
+
+from web.api import bp
+
+ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "field": {"type": "string"},
+        "status": {"type": "integer"},
+    },
+    "required": ["error", "message", "status"],
+}
+
+# other modules add their paths here when they register routes
+PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {
+        "get": {
+            "summary": "Liveness: the database answers",
+            "servers": [{"url": "/"}],
+            "responses": {"200": {"description": "ok"}, "503": {"description": "database down"}},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness: database up and schema at the latest migration",
+            "servers": [{"url": "/"}],
+            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+        }
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "liftlab API", "version": "1"},
+        "servers": [{"url": "/api/v1"}],
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR},
+        },
+        "paths": PATHS,
+    }
+
+
+@bp.route("/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(document())
