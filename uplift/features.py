@@ -96,10 +96,11 @@ class FeatureEncoder:
         codes = np.zeros((n, len(self.categorical_columns)), dtype=np.int64)
         for j, name in enumerate(self.categorical_columns):
             col = frame[name]
-            as_str = col.astype(str).where(col.notna(), None)
-            # pandas gives -1 for values outside the categories: +1 turns it into UNKNOWN_CODE
-            cat = pd.Categorical(as_str, categories=self.levels[name])
-            codes[:, j] = cat.codes.astype(np.int64) + 1
+            as_str = col.astype(str).to_numpy(dtype=object)
+            # get_indexer gives -1 for a level outside the fitted ones: +1 makes it UNKNOWN_CODE
+            found = pd.Index(self.levels[name], dtype=object).get_indexer(as_str) + 1
+            found[col.isna().to_numpy()] = UNKNOWN_CODE
+            codes[:, j] = found
         return numeric.astype(np.float32), codes
 
     @property

@@ -57,7 +57,9 @@ def bucket_ranges(
     Coverage is clamped to [0, 1]; invalid weights (see ``weights_are_valid``) become equal weights.
     """
     coverage = min(max(coverage, 0.0), 1.0)
-    used = list(weights) if weights_are_valid(weights, n) else equal_weights(n)
+    used = (
+        list(weights) if weights is not None and weights_are_valid(weights, n) else equal_weights(n)
+    )
     ranges: list[BucketRange] = []
     cumulative = 0.0
     for w in used:

@@ -16,6 +16,7 @@ time, so a character outside the Basic Multilingual Plane (an emoji) counts as t
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Iterable
 
 import numpy as np
@@ -27,6 +28,8 @@ DEFAULT_HASH_VERSION = 2
 _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 0x01000193
 _MASK32 = 0xFFFFFFFF
+# UTF-16 in the machine's byte order, so that a memoryview reads code units directly.
+_UTF16_NATIVE = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 # Rows per batch chunk: a chunk's code units stay in cache while each column is hashed.
 _CHUNK = 1 << 13
 
@@ -35,15 +38,19 @@ def utf16_code_units(text: str) -> tuple[int, ...]:
     """The UTF-16 code units of ``text``, as JavaScript's ``charCodeAt`` returns them."""
     if text.isascii():
         return tuple(text.encode("ascii"))
-    data = text.encode("utf-16-le", "surrogatepass")
-    return tuple(int.from_bytes(data[i : i + 2], "little") for i in range(0, len(data), 2))
+    return tuple(memoryview(text.encode(_UTF16_NATIVE, "surrogatepass")).cast("H"))
 
 
 def fnv1a32(text: str, state: int = _FNV_OFFSET) -> int:
     """FNV-1a 32-bit hash of ``text``'s UTF-16 code units, continuing from ``state``."""
     h = state
-    for unit in utf16_code_units(text):
-        h = ((h ^ unit) * _FNV_PRIME) & _MASK32
+    units: Iterable[int] = (
+        text.encode("ascii")
+        if text.isascii()
+        else memoryview(text.encode(_UTF16_NATIVE, "surrogatepass")).cast("H")
+    )
+    for unit in units:
+        h = ((h ^ unit) * 0x01000193) & 0xFFFFFFFF  # literals: the hot loop of the scalar API path
     return h
 
 
@@ -60,7 +67,9 @@ def _as_string_array(values: Iterable[str] | np.ndarray) -> np.ndarray:
     """Unit ids as a numpy unicode array; refuses numbers, whose string form differs across SDKs."""
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"values must be a 1-D array of unit ids, got shape {arr.shape}; use .ravel()")
+        raise ValueError(
+            f"values must be a 1-D array of unit ids, got shape {arr.shape}; use .ravel()"
+        )
     kind = arr.dtype.kind
     if kind == "U":
         return arr
@@ -87,21 +96,29 @@ def _code_unit_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n == 0 or width == 0:
         return np.zeros((n, 0), dtype=np.uint32), lengths
     points = np.ascontiguousarray(arr).view(np.uint32).reshape(n, width)
-    astral = points > 0xFFFF
-    if not astral.any():
+    if points.max() <= 0xFFFF:
         return points, lengths
-    # Each astral code point becomes two units; place every unit at its shifted column.
+    # Only the rows holding astral code points are rebuilt: each such code point becomes two
+    # units, and every unit is scattered to its shifted column.
+    rows = np.flatnonzero((points > 0xFFFF).any(axis=1))
+    sub = points[rows]
+    astral = sub > 0xFFFF
     extra = astral.cumsum(axis=1)
-    new_lengths = lengths + extra[:, -1]
-    units = np.zeros((n, int(new_lengths.max())), dtype=np.uint32)
-    rows = np.broadcast_to(np.arange(n)[:, None], points.shape)
+    sub_lengths = lengths[rows] + extra[:, -1]
+    units = np.zeros((n, max(width, int(sub_lengths.max()))), dtype=np.uint32)
+    units[:, :width] = points
+    sub_units = np.zeros((rows.size, units.shape[1]), dtype=np.uint32)
+    row_index = np.broadcast_to(np.arange(rows.size)[:, None], sub.shape)
     cols = np.arange(width)[None, :] + extra - astral
-    plain = ~astral & (np.arange(width)[None, :] < lengths[:, None])
-    units[rows[plain], cols[plain]] = points[plain]
-    offset = points[astral] - 0x10000
-    units[rows[astral], cols[astral]] = 0xD800 + (offset >> 10)
-    units[rows[astral], cols[astral] + 1] = 0xDC00 + (offset & 0x3FF)
-    return units, new_lengths
+    plain = ~astral & (np.arange(width)[None, :] < lengths[rows][:, None])
+    sub_units[row_index[plain], cols[plain]] = sub[plain]
+    offset = sub[astral] - 0x10000
+    sub_units[row_index[astral], cols[astral]] = 0xD800 + (offset >> 10)
+    sub_units[row_index[astral], cols[astral] + 1] = 0xDC00 + (offset & 0x3FF)
+    units[rows] = sub_units
+    lengths = lengths.copy()
+    lengths[rows] = sub_lengths
+    return units, lengths
 
 
 def _fnv_rows(start_state: int, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -159,11 +159,12 @@ def hash_value(attributes: Mapping[str, Any], attribute: str) -> str:
 
     Only non-empty strings and finite, non-zero numbers identify a unit (never booleans).
     """
-    value = attributes.get(attribute)
+    value: Any = attributes.get(attribute)
     if isinstance(value, str):
         return value
-    if is_number(value) and value != 0 and math.isfinite(float(value)):
-        return js_number_to_string(value)
+    if is_number(value) and value != 0:
+        text = js_number_to_string(value)
+        return "" if text in ("Infinity", "-Infinity", "NaN") else text
     return ""
 
 

@@ -103,8 +103,9 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
     else:  # other dialects: a plain insert; a duplicate fails the whole batch
         statement = insert(table)
-    result = session.execute(statement, rows)
-    return int(result.rowcount or 0)
+    # RETURNING counts what was really inserted (executemany's rowcount is -1 on some drivers)
+    result = session.execute(statement.returning(table.c.id), rows)
+    return len(result.all())
 
 
 def ingest(session: Session, events: Iterable[Mapping[str, Any]]) -> IngestResult:

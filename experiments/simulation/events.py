@@ -105,6 +105,7 @@ def traffic(
     assign: Callable[[np.ndarray], Sequence[str]] | None,
     start: datetime | None,
     visit_rate: float,
+    enroll_days: int | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield one DataFrame of events per simulated day.
 
@@ -114,7 +115,9 @@ def traffic(
     converts within 30 days with probability ``p_convert[user, arm]``; the first order comes after
     an exponential delay (mean 5 days, truncated to the window), later orders uniformly in the rest
     of the window, values and incentive costs drawn exactly as in ``Shop.sample_outcomes``.
-    Orders due after the last simulated day are not emitted.
+    Orders due after the last simulated day are not emitted. With ``enroll_days`` set, new users
+    are exposed only on days ``0 .. enroll_days - 1``; later days follow up the exposed users only
+    (their visits and orders), so that every enrolled user can see a full 30-day window.
 
     Columns: event_id (unique str), unit_id, name (exposure/view/add_to_cart/order), value (order:
     gross revenue; add_to_cart: cart value; else 0), timestamp (UTC), day, arm, incentive_cost
@@ -127,9 +130,11 @@ def traffic(
     start = DEFAULT_START if start is None else start
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware (e.g. datetime(..., tzinfo=UTC))")
-    return _traffic_days(
-        shop, days, rng, seed, assign, pd.Timestamp(start).tz_convert(UTC), visit_rate
-    )
+    enroll_days = days if enroll_days is None else int(enroll_days)
+    if enroll_days < 1:
+        raise ValueError(f"enroll_days must be >= 1; got {enroll_days}")
+    when = pd.Timestamp(start).tz_convert(UTC)
+    return _traffic_days(shop, days, rng, seed, assign, when, visit_rate, enroll_days)
 
 
 def _uniform_assign(shop: Shop, rng: np.random.Generator) -> Callable[[np.ndarray], list[str]]:
@@ -141,7 +146,16 @@ def _uniform_assign(shop: Shop, rng: np.random.Generator) -> Callable[[np.ndarra
     return assign
 
 
-def _traffic_days(shop, days, rng, seed, assign, start, visit_rate) -> Iterator[pd.DataFrame]:
+def _traffic_days(
+    shop: Shop,
+    days: int,
+    rng: np.random.Generator,
+    seed: int,
+    assign: Callable[[np.ndarray], Sequence[str]] | None,
+    start: pd.Timestamp,
+    visit_rate: float,
+    enroll_days: int,
+) -> Iterator[pd.DataFrame]:
     n = shop.n_users
     ids = shop.users["unit_id"].to_numpy()
     assign = (
@@ -161,7 +175,10 @@ def _traffic_days(shop, days, rng, seed, assign, start, visit_rate) -> Iterator[
     prefix = f"s{shop.seed}t{seed}"
 
     for day in range(days):
-        visitors = np.flatnonzero(rng.random(n) < visit_p)
+        visiting = rng.random(n) < visit_p
+        if day >= enroll_days:
+            visiting &= arm_of >= 0
+        visitors = np.flatnonzero(visiting)
         visit_t = day + rng.uniform(0.25, 0.95, len(visitors))
         new_mask = arm_of[visitors] < 0
         new_rows, new_t = visitors[new_mask], visit_t[new_mask]

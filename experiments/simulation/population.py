@@ -97,7 +97,7 @@ def make_population(n: int, rng: np.random.Generator) -> Population:
     )
 
     exposure_years = np.minimum(tenure, 365) / 365.0
-    frequency = rng.poisson(np.exp(0.5 + 0.75 * engagement) * exposure_years)
+    frequency = rng.poisson(np.exp(0.8 + 0.75 * engagement) * exposure_years)
     promo_orders = rng.binomial(frequency, deal_seeking)
     promo_share = np.divide(promo_orders, frequency, out=np.zeros(n), where=frequency > 0)
 
@@ -112,7 +112,7 @@ def make_population(n: int, rng: np.random.Generator) -> Population:
         - BASKET_SIGMA**2 / 2
     )
     mean_basket = np.exp(basket_mu + BASKET_SIGMA**2 / 2)
-    # Observed average order value: the mean of `frequency` draws (lognormal noise shrinks as 1/sqrt)
+    # Observed average order value: the mean of `frequency` draws (noise shrinks as 1/sqrt)
     aov_noise = rng.normal(0, 1, n) * BASKET_SIGMA / np.sqrt(np.maximum(frequency, 1))
     avg_order_value = np.where(frequency > 0, mean_basket * np.exp(aov_noise), 0.0)
     monetary = frequency * avg_order_value

@@ -102,7 +102,8 @@ def control_arm(pop: Population) -> ArmModel:
     )
 
 
-def _traits(pop: Population) -> _Traits:
+def user_traits(pop: Population) -> _Traits:
+    """The derived quantities every incentive's response uses (computed once per shop)."""
     users = pop.users
     s = users["price_sensitivity"].to_numpy()
     frequency = users["frequency"].to_numpy(dtype=float)
@@ -117,9 +118,11 @@ def _traits(pop: Population) -> _Traits:
     )
 
 
-def incentive_arm(pop: Population, control: ArmModel, inc: Incentive, seed: int) -> ArmModel:
+def incentive_arm(
+    pop: Population, control: ArmModel, inc: Incentive, seed: int, traits: _Traits | None = None
+) -> ArmModel:
     """The arm of one incentive; each branch is one subsection of docs/simulator.md."""
-    t = _traits(pop)
+    t = user_traits(pop) if traits is None else traits
     n = len(pop.users)
     p = inc.params
     eps = _taste(seed, inc.key, n)

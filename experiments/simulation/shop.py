@@ -19,7 +19,13 @@ from scipy.special import expit
 
 from experiments.simulation.incentives import DEFAULT_INCENTIVES, Incentive
 from experiments.simulation.population import BASKET_SIGMA, Population, make_population
-from experiments.simulation.response import BUNDLE_LIFT, ArmModel, control_arm, incentive_arm
+from experiments.simulation.response import (
+    BUNDLE_LIFT,
+    ArmModel,
+    control_arm,
+    incentive_arm,
+    user_traits,
+)
 
 OUTCOMES: tuple[str, ...] = ("conversion", "revenue", "margin", "retention", "cost", "orders")
 OUTCOME_COLUMNS: tuple[str, ...] = (
@@ -256,13 +262,17 @@ class Shop:
         assign: Callable[[np.ndarray], Sequence[str]] | None = None,
         start: datetime | None = None,
         visit_rate: float = 1.0,
+        enroll_days: int | None = None,
     ) -> Iterator[pd.DataFrame]:
-        """Simulated days of events for an experiment; see :func:`events.traffic`."""
+        """Simulated days of events, one DataFrame per day; see :func:`events.traffic`.
+
+        ``assign(unit_ids) -> arm keys`` picks the arm of each newly exposed user (default:
+        uniform over all arms); ``enroll_days`` stops new exposures after that many days.
+        """
         from experiments.simulation.events import traffic
 
-        return traffic(
-            self, days, _rng(self.seed, STREAM_TRAFFIC, seed), seed, assign, start, visit_rate
-        )
+        rng = _rng(self.seed, STREAM_TRAFFIC, seed)
+        return traffic(self, days, rng, seed, assign, start, visit_rate, enroll_days)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -283,5 +293,6 @@ def simulate_shop(
         raise ValueError(f"incentive keys must be distinct; got {keys}")
     pop = make_population(n_users, _rng(seed, STREAM_POPULATION))
     control = control_arm(pop)
-    arms = [control, *(incentive_arm(pop, control, inc, seed) for inc in catalog)]
+    traits = user_traits(pop)
+    arms = [control, *(incentive_arm(pop, control, inc, seed, traits) for inc in catalog)]
     return Shop(pop, arms, catalog, seed)

@@ -33,6 +33,7 @@ from experiments.stats.power import (
     sequential_power,
     sequential_sample_size,
 )
+from experiments.stats.quantile import QuantileStatistic, quantile_ranks
 from experiments.stats.results import BayesianResult, SrmResult, TestResult
 from experiments.stats.sequential import (
     DEFAULT_TUNING_N,
@@ -70,6 +71,7 @@ __all__ = [
     "MeanStats",
     "ProportionStatistic",
     "ProportionStats",
+    "QuantileStatistic",
     "RatioStatistic",
     "RatioStats",
     "RegressionAdjustedStatistic",
@@ -96,6 +98,7 @@ __all__ = [
     "pocock_spending",
     "pooled_theta",
     "proportion_z_test",
+    "quantile_ranks",
     "relative_to_absolute",
     "running_min_p_value",
     "sequential_mde",

@@ -56,7 +56,7 @@ def welch_test(
     """Welch's unequal-variance t-test of treatment versus control.
 
     Statistic t = (effect - test_value) / se with Welch–Satterthwaite degrees of freedom
-    (Welch 1947, Biometrika 34:28-35, eq. 9); the interval is effect ± t_{1-alpha/2, df} se.
+    (Welch 1947, Biometrika 34:28-35; Satterthwaite 1946); the interval is effect ± t_{1-alpha/2, df} se.
     ``alternative='greater'`` tests treatment > control, ``'less'`` treatment < control.
     """
     _check_options(alpha, alternative)
@@ -98,7 +98,7 @@ def proportion_z_test(
 
     ``pooled=True``: the score test, whose variance uses the proportion pooled over both arms
     under H0, p(1-p)(1/n1 + 1/n2) (Fleiss, Levin & Paik 2003, "Statistical Methods for Rates
-    and Proportions", 3rd ed., section 3.2; statsmodels ``proportions_ztest``).
+    and Proportions", 3rd ed., chapter 3; statsmodels ``proportions_ztest``).
     ``pooled=False``: the Wald test with variance p1(1-p1)/n1 + p2(1-p2)/n2 (Newcombe 1998,
     Stat. Med. 17:873-890, method 1). The interval is always the Wald interval (method 1).
     """

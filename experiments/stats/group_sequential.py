@@ -32,7 +32,7 @@ def obrien_fleming_spending(t: np.ndarray | float, alpha: float) -> np.ndarray:
     """O'Brien–Fleming-type spending alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)).
 
     Lan & DeMets (1983, Biometrika 70:659-663), spending function alpha_1*(t); Jennison &
-    Turnbull (2000), section 7.2.1.
+    Turnbull (2000), chapter 7.
     """
     t = np.asarray(t, dtype=float)
     with np.errstate(divide="ignore"):
@@ -42,7 +42,7 @@ def obrien_fleming_spending(t: np.ndarray | float, alpha: float) -> np.ndarray:
 def pocock_spending(t: np.ndarray | float, alpha: float) -> np.ndarray:
     """Pocock-type spending alpha(t) = alpha log(1 + (e - 1) t).
 
-    Lan & DeMets (1983), spending function alpha_2*(t); Jennison & Turnbull (2000), 7.2.1.
+    Lan & DeMets (1983), spending function alpha_2*(t); Jennison & Turnbull (2000), chapter 7.
     """
     return alpha * np.log1p((np.e - 1) * np.asarray(t, dtype=float))
 
@@ -105,7 +105,7 @@ def _crossing(
     nodes: np.ndarray, dens: np.ndarray, t_prev: float, t_k: float, b: float, sides: int
 ) -> float:
     """P(first crossing at look k) = integral g_{k-1}(z) P(Z_k beyond b | z) dz
-    (Jennison & Turnbull 2000, eq. 19.3 applied to the exit region)."""
+    (Jennison & Turnbull 2000, section 19.2, applied to the exit region)."""
     dt = t_k - t_prev
     mean = nodes * np.sqrt(t_prev)
     upper = sps.norm.sf((b * np.sqrt(t_k) - mean) / np.sqrt(dt))
@@ -169,7 +169,7 @@ def lan_demets_boundaries(
             args = (nodes, dens, t_prev, t_k, sides, target)
             b = float(optimize.brentq(_excess, -10.0, 40.0, args=args, xtol=1e-12))
         boundaries.append(b)
-        # Propagate the sub-density of Z_k on the continuation region (J&T 2000, eq. 19.4):
+        # Propagate the sub-density of Z_k on the continuation region (J&T 2000, section 19.2):
         # g_k(z) = int g_{k-1}(u) sqrt(t_k / dt) phi((z sqrt(t_k) - u sqrt(t_prev)) / sqrt(dt)) du.
         new_nodes, new_weights = _grid(grid_r, -b if sides == 2 else -np.inf, b)
         dt = t_k - t_prev

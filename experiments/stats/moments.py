@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments.stats.statistics import (
+    RatioStatistic,
     RegressionAdjustedStatistic,
     Statistic,
     pooled_theta,
@@ -23,6 +24,9 @@ ZERO_VARIANCE = (
 )
 ZERO_BASELINE = (
     "control mean is zero: a relative lift is undefined; use an absolute difference instead"
+)
+ZERO_DENOMINATOR = (
+    "the ratio's denominator sums to zero in {arm}: no unit has a denominator event yet"
 )
 NOT_FINITE = "non-finite statistics in {arm}: check the metric's SQL for NaN or infinite values"
 
@@ -47,8 +51,8 @@ class LiftMoments:
 
     @property
     def welch_dof(self) -> float:
-        # Welch–Satterthwaite degrees of freedom (Welch 1947, Biometrika 34, eq. 9;
-        # Satterthwaite 1946): (v_a/n_a + v_b/n_b)^2 / sum((v/n)^2 / (n - 1)).
+        # Welch–Satterthwaite degrees of freedom (Welch 1947, Biometrika 34:28-35;
+        # Satterthwaite 1946, Biometrics Bulletin 2:110-114): (v_a/n_a + v_b/n_b)^2 / sum((v/n)^2 / (n - 1)).
         qa, qb = self.var_a / self.n_a, self.var_b / self.n_b
         return (qa + qb) ** 2 / (qa**2 / (self.n_a - 1) + qb**2 / (self.n_b - 1))
 
@@ -59,7 +63,13 @@ def _check_arm(stat: Statistic, arm: str) -> str | None:
         return NO_UNITS.format(arm=arm)
     if n < 2:
         return ONE_UNIT.format(arm=arm)
-    values = (stat.mean, stat.variance)
+    if isinstance(stat, RatioStatistic) and stat.denominator.sum == 0:
+        return ZERO_DENOMINATOR.format(arm=arm)
+    try:
+        with np.errstate(all="ignore"):
+            values = (stat.mean, stat.variance)
+    except ZeroDivisionError:
+        return NOT_FINITE.format(arm=arm)
     if not all(np.isfinite(v) for v in values):
         return NOT_FINITE.format(arm=arm)
     if stat.variance <= 0:
@@ -105,7 +115,7 @@ def lift_moments(control: Statistic, treatment: Statistic, *, relative: bool) ->
             return _degenerate(ZERO_BASELINE)
         effect = (mean_b - mean_a) / base
         # Delta method for the ratio of two independent means (Deng, Knoblich & Lu 2018,
-        # "Applying the Delta Method in Metric Analytics", KDD, section on percent change;
+        # "Applying the Delta Method in Metric Analytics", KDD, percent change of a mean;
         # gbstats frequentist_variance / variance_of_ratios):
         # Var(b/a) ~ Var(b)/a^2 + b^2 Var(a)/a^4, with Var(mean) = variance / n.
         # For CUPED, gbstats plugs the unadjusted means into the same formula.

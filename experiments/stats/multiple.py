@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from experiments.stats.frequentist import welch_test
+from experiments.stats.frequentist import Alternative, welch_test
 from experiments.stats.results import TestResult
 from experiments.stats.statistics import Statistic
 
@@ -89,5 +89,5 @@ def guardrail_test(
     For a metric where higher is better, harm is treatment < control (``alternative='less'``);
     otherwise harm is treatment > control. Not adjusted for multiplicity (see module note).
     """
-    alternative = "less" if higher_is_better else "greater"
+    alternative: Alternative = "less" if higher_is_better else "greater"
     return welch_test(control, treatment, alpha=alpha, relative=relative, alternative=alternative)

@@ -43,7 +43,8 @@ def mixture_halfwidth(se: Any, n: Any, tuning_n: Any, alpha: Any) -> Any:
     """Half-width of the (1 - alpha) confidence sequence for an effect with standard error se.
 
     With sigma^2 = n se^2 the per-unit variance and n the total units, Waudby-Smith et al. 2023,
-    eq. 9 (v4; the two-sided normal-mixture boundary of Howard et al. 2021):
+    eq. 9 (as cited in gbstats' ``sequential_interval_halfwidth``; the two-sided
+    normal-mixture boundary of Howard et al. 2021):
     sigma * sqrt(2 (n rho^2 + 1) / (n^2 rho^2) * log(sqrt(n rho^2 + 1) / alpha)).
     """
     rho2 = mixture_rho(alpha, tuning_n) ** 2
@@ -57,7 +58,8 @@ def mixture_p_value(effect: Any, se: Any, n: Any, tuning_n: Any, alpha: Any) -> 
 
     Waudby-Smith et al. 2023 (v7), eq. 155, in gbstats' reparameterization:
     E_n = exp(rho^2 n^2 d^2 / (2 sigma^2 (n rho^2 + 1))) / sqrt(n rho^2 + 1), with
-    sigma^2 = n se^2; equivalently the mSPRT likelihood ratio of Johari et al. 2017, section 4.
+    sigma^2 = n se^2; equivalently the normal-mixture mSPRT likelihood ratio of Johari et al. 2017 with
+    mixing variance tau^2 = rho^2 sigma^2 (checked by quadrature in the unit tests).
     By Ville's inequality P(sup_n E_n >= 1/alpha) <= alpha under H0, so the running minimum
     over looks of this p-value is itself a valid p-value (:func:`running_min_p_value`).
     """
@@ -105,7 +107,7 @@ def sequential_test(
 
 def running_min_p_value(p_values: Iterable[float]) -> np.ndarray:
     """Always-valid p-values kept as the running minimum across looks (Johari et al. 2017,
-    section 4: p_n = min(p_{n-1}, 1 / Lambda_n))."""
+    the always-valid p-value p_n = min(p_{n-1}, 1 / Lambda_n))."""
     return np.minimum.accumulate(np.asarray(list(p_values), dtype=float))
 
 
@@ -114,7 +116,7 @@ def update_running(
 ) -> TestResult:
     """Fold the current look into the stored running result.
 
-    The p-value becomes min(previous, current) (Johari et al. 2017, section 4). With
+    The p-value becomes min(previous, current) (Johari et al. 2017). With
     ``intersect`` the interval becomes the running intersection, still a (1 - alpha)
     confidence sequence (Howard et al. 2021: an intersection of
     confidence sequences is one). A degenerate

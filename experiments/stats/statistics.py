@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from experiments.stats.quantile import QuantileStatistic
+
 
 def _sample_variance(n: Any, total: Any, sum_squares: Any) -> Any:
     # Unbiased sample variance from moments: (sum x^2 - (sum x)^2 / n) / (n - 1).
@@ -96,7 +98,7 @@ class RatioStatistic:
 
     ``sum_of_products`` is the sum over units of numerator * denominator. The variance is the
     delta-method variance of the ratio of means (Deng, Knoblich & Lu 2018, "Applying the Delta
-    Method in Metric Analytics", KDD, section 2; gbstats ``RatioStatistic.variance``).
+    Method in Metric Analytics", KDD 2018, the ratio of means; gbstats ``RatioStatistic.variance``).
     """
 
     numerator: SampleMeanStatistic | ProportionStatistic
@@ -126,7 +128,7 @@ class RatioStatistic:
 
     @property
     def variance(self) -> float:
-        # Delta method for g(m, d) = m / d (Deng et al. 2018, section 2, ratio of means):
+        # Delta method for g(m, d) = m / d (Deng et al. 2018, ratio of means):
         # Var = s_m^2 / d^2 - 2 m cov / d^3 + m^2 s_d^2 / d^4, per unit.
         m, d = self.numerator.mean, self.denominator.mean
         return (
@@ -142,8 +144,8 @@ class RatioStatistic:
     def __add__(self, other: RatioStatistic) -> RatioStatistic:
         _same_kind(self, other)
         return RatioStatistic(
-            numerator=self.numerator + other.numerator,
-            denominator=self.denominator + other.denominator,
+            numerator=self.numerator + other.numerator,  # type: ignore[operator]
+            denominator=self.denominator + other.denominator,  # type: ignore[operator]
             sum_of_products=self.sum_of_products + other.sum_of_products,
         )
 
@@ -221,8 +223,8 @@ class RegressionAdjustedStatistic:
 
     @property
     def own_theta(self) -> tuple[float, ...]:
-        """This arm's OLS coefficient Sigma_xx^-1 sigma_xy (Deng et al. 2013, section 3.1, theta =
-        cov(Y, X) / var(X); the multivariate form is the OLS solution of section 3.3)."""
+        """This arm's OLS coefficient Sigma_xx^-1 sigma_xy (Deng et al. 2013, eq. 4,
+        theta = cov(Y, X) / var(X); for several covariates the OLS solution, section 3.2.1)."""
         return _solve_theta(self.pre_covariance, self.post_pre_covariance)
 
     @property
@@ -235,13 +237,14 @@ class RegressionAdjustedStatistic:
 
     @property
     def mean(self) -> float:
-        # CUPED-adjusted mean Y - theta' X (Deng et al. 2013, section 3.1, without re-centring:
+        # CUPED-adjusted mean Y - theta' X (Deng et al. 2013, eq. 3, without the + theta E[X]:
         # the covariate mean is common to both arms, so it cancels in the difference).
         return self.unadjusted_mean - float(self.theta_used @ (np.asarray(self.pre_sum) / self.n))
 
     @property
     def variance(self) -> float:
-        # Var(Y - theta'X) = s_y^2 + theta' S_xx theta - 2 theta' s_xy (Deng et al. 2013, sec. 3.1).
+        # Var(Y - theta'X) = s_y^2 + theta' S_xx theta - 2 theta' s_xy (Deng et al. 2013, the
+        # display after eq. 3, in matrix form for several covariates).
         theta = self.theta_used
         if self.n <= 1:
             return 0.0
@@ -279,7 +282,9 @@ def _solve_theta(cov_xx: np.ndarray, cov_xy: np.ndarray) -> tuple[float, ...]:
 def pooled_theta(
     a: RegressionAdjustedStatistic, b: RegressionAdjustedStatistic
 ) -> tuple[float, ...]:
-    """CUPED coefficient estimated on both arms pooled (Deng et al. 2013, section 3.3).
+    """CUPED coefficient estimated on both arms pooled (Deng et al. 2013, section 3.2.2, after
+    eq. 7: "the same theta has to be used for both control and treatment ... estimate it from
+    the pooled population").
 
     Pooling the moments of the two arms, as gbstats' ``compute_theta`` does, keeps theta the
     same for both arms so the adjustment cannot create a difference by itself.
@@ -287,7 +292,13 @@ def pooled_theta(
     return (a + b).own_theta
 
 
-Statistic = SampleMeanStatistic | ProportionStatistic | RatioStatistic | RegressionAdjustedStatistic
+Statistic = (
+    SampleMeanStatistic
+    | ProportionStatistic
+    | RatioStatistic
+    | RegressionAdjustedStatistic
+    | QuantileStatistic
+)
 
 
 def _same_kind(a: object, b: object) -> None:

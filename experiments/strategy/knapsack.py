@@ -34,6 +34,7 @@ _EXACT_FINISH = 4096  # candidates left when the breakpoint bisection switches t
 _CAP_ROUNDS = 12
 _FILL_PASSES = 3
 _FILL_ROUNDS = 64
+_FILL_CHUNK = 4096
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,20 @@ def build_hull(S: np.ndarray, C: np.ndarray, M: np.ndarray | None) -> Hull:
     hull = Hull(start, [], [], [], [])
     idx: np.ndarray | None = None  # None = every user (no gather on the first step)
     at_origin = not (start >= 0).any()  # every user starts at (0, 0): skip two subtractions
+    all_positive = M is None and bool(C.min() > 0)  # then every arm is a candidate at origin
+    keys_buf = np.empty((k, n), dtype=dt)  # reused across steps (fresh pages cost system time)
+    ok_buf = np.empty(n, dtype=bool)
+    dcb_buf = np.empty(n, dtype=C.dtype)
+    i8_buf = np.empty(n, dtype=np.int8)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(k):
             size = n if idx is None else idx.size
             # Branch-free inner loop (random masks make np.where/copyto slow): key = slope where
             # the arm is eligible and dearer than the current vertex, else 0 or NaN, which never
             # beat a positive best (fmax skips NaN).
-            keys = np.empty((k, size), dtype=dt)
-            ok = np.empty(size, dtype=bool)
-            dcb = np.empty(size, dtype=C.dtype)
+            keys = keys_buf[:, :size]
+            ok = ok_buf[:size]
+            dcb = dcb_buf[:size]
             for a in range(k):
                 key = keys[a]
                 if idx is None:
@@ -93,10 +99,11 @@ def build_hull(S: np.ndarray, C: np.ndarray, M: np.ndarray | None) -> Hull:
                     dc = np.subtract(col_c, cur_c, out=dcb)
                     np.subtract(col_s, cur_v, out=key)
                     np.divide(key, dc, out=key)
-                np.greater(dc, 0, out=ok)
-                if M is not None:
-                    ok &= M[a] if idx is None else M[a][idx]
-                np.multiply(key, ok, out=key)
+                if not (at_origin and all_positive):
+                    np.greater(dc, 0, out=ok)
+                    if M is not None:
+                        ok &= M[a] if idx is None else M[a][idx]
+                    np.multiply(key, ok, out=key)
             best = np.fmax.reduce(keys, axis=0)
             np.maximum(best, 0, out=best)
             best_j = np.zeros(size, dtype=np.int8)
@@ -105,8 +112,7 @@ def build_hull(S: np.ndarray, C: np.ndarray, M: np.ndarray | None) -> Hull:
                 eq = np.equal(keys[a], best, out=ok)
                 n_best += eq
                 if a:
-                    best_j += eq.view(np.int8) * np.int8(a)
-            del keys
+                    best_j += np.multiply(eq.view(np.int8), np.int8(a), out=i8_buf[:size])
             at_origin = False
             rows = np.flatnonzero(best > 0)
             if rows.size == 0:
@@ -137,34 +143,54 @@ def build_hull(S: np.ndarray, C: np.ndarray, M: np.ndarray | None) -> Hull:
     return hull
 
 
+def _spend_above(slopes: list[np.ndarray], dcs: list[np.ndarray], pivot: float) -> float:
+    return sum(float(d.sum(where=s > pivot, dtype=np.float64)) for s, d in zip(slopes, dcs))
+
+
 def lambda_star(hull: Hull, budget: float) -> float:
     """Smallest lambda >= 0 whose hull-prefix spend ``sum dc [slope > lambda]`` fits the budget."""
-    if not hull.slope:
+    if not hull.slope or _spend_above(hull.slope, hull.dc, 0.0) <= budget:
         return 0.0
-    slopes = np.concatenate(hull.slope)
-    dcs = np.concatenate(hull.dc)
-    if dcs.sum(dtype=np.float64) <= budget:
-        return 0.0
+    slopes, dcs = hull.slope, hull.dc
     fixed = 0.0  # spend of the segments above the bracket (always taken)
-    while slopes.size > _EXACT_FINISH:
-        step = max(1, slopes.size // 1024)
-        pivot = np.median(slopes[::step])
-        above = slopes > pivot
-        spend = fixed + float(dcs[above].sum(dtype=np.float64))
+    total = sum(s.size for s in slopes)
+    if total > 16 * _EXACT_FINISH:
+        # Bracket lambda* from a strided sample (weighted quantile), then verify both ends:
+        # one pass leaves only the segments between the two pivots.
+        step = max(1, total // 65536)
+        ss = np.concatenate([s[::step] for s in slopes])
+        sd = np.concatenate([d[::step] for d in dcs]).astype(np.float64) * step
+        order = np.argsort(-ss, kind="stable")
+        j = int(np.searchsorted(np.cumsum(sd[order]), budget))
+        width = int(4 * np.sqrt(j + 1)) + 64
+        hi = float(ss[order[max(j - width, 0)]])
+        lo = float(ss[order[min(j + width, ss.size - 1)]])
+        spend_hi = _spend_above(slopes, dcs, hi)
+        if lo < hi and spend_hi <= budget < _spend_above(slopes, dcs, lo):
+            keep = [(s > lo) & (s <= hi) for s in slopes]
+            slopes = [s[m] for s, m in zip(slopes, keep)]
+            dcs = [d[m] for d, m in zip(dcs, keep)]
+            fixed = spend_hi
+    flat_s = np.concatenate(slopes)
+    flat_d = np.concatenate(dcs)
+    while flat_s.size > _EXACT_FINISH:
+        pivot = np.median(flat_s[:: max(1, flat_s.size // 1024)])
+        above = flat_s > pivot
+        spend = fixed + float(flat_d.sum(where=above, dtype=np.float64))
         if spend <= budget:
-            keep = ~above
+            keep_m = ~above
             fixed = spend
         else:
-            keep = above
-        if keep.all():  # no progress (many equal slopes): finish exactly
+            keep_m = above
+        if keep_m.all():  # no progress (many equal slopes): finish exactly
             break
-        slopes, dcs = slopes[keep], dcs[keep]
-    order = np.argsort(-slopes, kind="stable")
-    cum = fixed + np.cumsum(dcs[order], dtype=np.float64)
+        flat_s, flat_d = flat_s[keep_m], flat_d[keep_m]
+    order = np.argsort(-flat_s, kind="stable")
+    cum = fixed + np.cumsum(flat_d[order], dtype=np.float64)
     over = np.flatnonzero(cum > budget)
     if over.size == 0:  # rounding: everything left fits
-        return float(slopes.min()) if slopes.size else 0.0
-    return float(slopes[order[over[0]]])
+        return float(flat_s.min()) if flat_s.size else 0.0
+    return float(flat_s[order[over[0]]])
 
 
 def choose(hull: Hull, lam: float) -> tuple[np.ndarray, np.ndarray]:
@@ -181,23 +207,40 @@ def choose(hull: Hull, lam: float) -> tuple[np.ndarray, np.ndarray]:
 def fill_along_hull(hull: Hull, arm, taken_count, budget_left: float) -> np.ndarray:
     """Greedy fill without caps: each user's next hull segment is its best upgrade per unit cost."""
     for _ in range(_FILL_PASSES):
-        parts = [
-            (users[sel], a[sel], dc[sel], slope[sel])
-            for k, (users, a, dc, slope) in enumerate(
-                zip(hull.idx, hull.arm, hull.dc, hull.slope, strict=True)
-            )
-            if (sel := np.flatnonzero((taken_count[users] == k) & (dc <= budget_left))).size
-        ]
+        parts = []
+        for k, (users, a, dc, slope) in enumerate(
+            zip(hull.idx, hull.arm, hull.dc, hull.slope, strict=True)
+        ):
+            sel = np.flatnonzero(dc <= budget_left)  # few: the leftover is small
+            sel = sel[taken_count[users[sel]] == k]  # the user's next segment
+            if sel.size:
+                parts.append((users[sel], a[sel], dc[sel], slope[sel]))
         if not parts:
             break
         users, target, gain_c, slope = (np.concatenate(x) for x in zip(*parts, strict=True))
-        order = np.argsort(-slope, kind="stable")
-        accepted, budget_left = _accept_prefix(gain_c[order], budget_left)
-        if accepted.size == 0:
+        took = 0
+        size = _FILL_CHUNK
+        while users.size:
+            fits = gain_c <= budget_left
+            users, target, gain_c, slope = users[fits], target[fits], gain_c[fits], slope[fits]
+            if users.size == 0:
+                break
+            # best slopes first, a growing chunk at a time (no full sort of millions)
+            top = min(users.size, size)
+            size *= 4
+            part = np.argpartition(-slope, top - 1)[:top] if top < users.size else None
+            chunk = np.arange(users.size) if part is None else part
+            chunk = chunk[np.argsort(-slope[chunk], kind="stable")]
+            accepted, budget_left = _accept_prefix(gain_c[chunk], budget_left)
+            chosen = users[chunk[accepted]]
+            arm[chosen] = target[chunk[accepted]]
+            taken_count[chosen] += 1
+            took += accepted.size
+            rest = np.ones(users.size, dtype=bool)
+            rest[chunk] = False
+            users, target, gain_c, slope = users[rest], target[rest], gain_c[rest], slope[rest]
+        if took == 0:
             break
-        chosen = users[order[accepted]]
-        arm[chosen] = target[order[accepted]]
-        taken_count[chosen] += 1
     return arm
 
 

@@ -12,6 +12,7 @@ of the JS conformance cases); where the two differ we match JavaScript.
 from __future__ import annotations
 
 import functools
+import operator as op
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -197,18 +198,21 @@ def padded_version_string(value: Any) -> str:
 
 
 def _version_compare(operator: str, actual: Any, expected: Any) -> bool:
-    left: str | bytes = padded_version_string(actual)
-    right: str | bytes = padded_version_string(expected)
-    if not (left.isascii() and right.isascii()):
-        left, right = utf16_bytes(left), utf16_bytes(right)
-    return {
-        "$veq": left == right,
-        "$vne": left != right,
-        "$vgt": left > right,
-        "$vgte": left >= right,
-        "$vlt": left < right,
-        "$vlte": left <= right,
-    }[operator]
+    left = padded_version_string(actual)
+    right = padded_version_string(expected)
+    if left.isascii() and right.isascii():
+        return _ORDERED[operator](left, right)
+    return _ORDERED[operator](utf16_bytes(left), utf16_bytes(right))
+
+
+_ORDERED = {
+    "$veq": op.eq,
+    "$vne": op.ne,
+    "$vgt": op.gt,
+    "$vgte": op.ge,
+    "$vlt": op.lt,
+    "$vlte": op.le,
+}
 
 
 _COMPARISONS = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
@@ -233,7 +237,7 @@ def _eval_operator(operator: str, actual: Any, expected: Any, saved_groups: Save
         return found if operator in ("$in", "$ini") else not found
     if operator in ("$inGroup", "$notInGroup"):
         group = saved_groups.get(expected) if isinstance(expected, str) else None
-        found = _is_in(actual, list(group) if is_array(group) else [])
+        found = _is_in(actual, list(group) if group is not None and is_array(group) else [])
         return found if operator == "$inGroup" else not found
     if operator == "$not":
         return not _eval_condition_value(expected, actual, saved_groups)

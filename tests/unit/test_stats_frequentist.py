@@ -8,8 +8,10 @@ from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttest_ind
 
 from experiments.stats import (
+    CupedStats,
     MeanStats,
     ProportionStats,
+    RatioStats,
     SampleMeanStatistic,
     proportion_z_test,
     welch_test,
@@ -102,6 +104,17 @@ def test_degenerate_data_gives_a_message_not_an_exception(
     assert result.error is not None and fragment in result.error
     assert (result.effect, result.ci, result.p_value, result.se) == (0.0, (0.0, 0.0), 1.0, 0.0)
     assert not result.significant()
+
+
+def test_degenerate_ratio_and_cuped_inputs() -> None:
+    empty = RatioStats(MeanStats(10, 5.0, 30.0), MeanStats(10, 0.0, 0.0), 0.0)
+    full = RatioStats(MeanStats(10, 5.0, 30.0), MeanStats(10, 10.0, 12.0), 6.0)
+    result = welch_test(empty, full)
+    assert result.error is not None and "denominator sums to zero in control" in result.error
+    one = CupedStats(1, 1.0, 1.0, 2.0, 4.0, 2.0)
+    many = CupedStats(10, 5.0, 30.0, 4.0, 20.0, 10.0)
+    assert "only one unit in control" in (welch_test(one, many).error or "")
+    assert welch_test(CupedStats(0, 0, 0, 0, 0, 0), many).error is not None
 
 
 def test_relative_lift_on_zero_baseline_is_an_error() -> None:

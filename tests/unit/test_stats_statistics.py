@@ -6,14 +6,17 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from experiments.stats import (
     CupedStats,
     MeanStats,
     ProportionStats,
+    QuantileStatistic,
     RatioStats,
     RegressionAdjustedStatistic,
     pooled_theta,
+    quantile_ranks,
     welch_test,
 )
 
@@ -125,3 +128,39 @@ def test_array_fields_give_elementwise_moments() -> None:
     np.testing.assert_allclose(s.variance, [0.09, 0.1875])
     m = MeanStats(n=np.array([3, 4]), sum=np.array([3.0, 4.0]), sum_squares=np.array([5.0, 6.0]))
     np.testing.assert_allclose(m.variance, [1.0, 2 / 3])
+
+
+@pytest.mark.parametrize(("n", "level"), [(200, 0.5), (1000, 0.9), (5000, 0.25)])
+def test_quantile_ranks_have_exact_binomial_coverage(n: int, level: float) -> None:
+    # P(X_(l) <= q_p <= X_(u)) = P(l <= B <= u - 1) for B ~ Binomial(n, p), exactly.
+    lower, upper = quantile_ranks(n, level)
+    coverage = sps.binom.cdf(upper - 1, n, level) - sps.binom.cdf(lower - 1, n, level)
+    assert 0.95 <= coverage <= 0.97
+
+
+def test_quantile_lift_interval_covers_the_true_difference() -> None:
+    rng = np.random.default_rng(11)
+    sims, n, level = 2000, 1000, 0.9
+    true_diff = -np.log(1 - level) * (1.2 - 1.0)  # p90 of Exp(1.2) minus that of Exp(1)
+    lo, hi = quantile_ranks(n, level)
+
+    def arm(scale: float) -> QuantileStatistic:  # vectorized over simulations
+        x = np.sort(rng.exponential(scale, size=(sims, n)), axis=1)
+        return QuantileStatistic(
+            n, level, np.quantile(x, level, axis=1), x[:, lo - 1], x[:, hi - 1]
+        )
+
+    a, b = arm(1.0), arm(1.2)
+    diff = b.mean - a.mean
+    half = sps.norm.isf(0.025) * np.sqrt(a.variance / n + b.variance / n)
+    coverage = np.mean(np.abs(diff - true_diff) <= half)
+    assert abs(coverage - 0.95) <= 3 * np.sqrt(0.95 * 0.05 / sims)
+    # The same numbers through the public test, for one simulated experiment.
+    one_a = QuantileStatistic(n, level, a.quantile[0], a.lower[0], a.upper[0])
+    one_b = QuantileStatistic(n, level, b.quantile[0], b.lower[0], b.upper[0])
+    result = welch_test(one_a, one_b)
+    assert result.effect == pytest.approx(diff[0]) and result.se == pytest.approx(
+        half[0] / sps.norm.isf(0.025)
+    )
+    with pytest.raises(TypeError, match="do not pool"):
+        one_a + one_b

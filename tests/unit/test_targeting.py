@@ -45,7 +45,10 @@ def test_js_number_to_string_matches_growthbook_sdk_on_random_doubles() -> None:
     gb_core = pytest.importorskip("growthbook.core")
     rng = np.random.default_rng(21)
     values = np.concatenate(
-        [rng.standard_normal(2000) * 10.0 ** rng.integers(-30, 30, 2000), rng.integers(-(10**6), 10**6, 500)]
+        [
+            rng.standard_normal(2000) * 10.0 ** rng.integers(-30, 30, 2000),
+            rng.integers(-(10**6), 10**6, 500),
+        ]
     )
     for value in values.tolist():
         assert js_number_to_string(value) == gb_core._js_number_to_string(value)
@@ -66,7 +69,10 @@ def test_js_to_string_and_stringify() -> None:
     assert js_to_string(None) == "null"
     assert js_to_string([1, None, "a", [2, 3]]) == "1,,a,2,3"
     assert js_to_string({"a": 1}) == "[object Object]"
-    assert js_json_stringify({"b": 1.0, "2": [True, None], "1": "x"}) == '{"1":"x","2":[true,null],"b":1}'
+    assert (
+        js_json_stringify({"b": 1.0, "2": [True, None], "1": "x"})
+        == '{"1":"x","2":[true,null],"b":1}'
+    )
 
 
 def test_js_relational_comparisons() -> None:
@@ -101,7 +107,9 @@ def test_js_relational_comparisons() -> None:
         ({"e": {"$eq": [1]}}, {"e": [1]}, False),  # === on arrays compares references
     ],
 )
-def test_eval_condition_follows_javascript(condition: dict, attributes: dict, expected: bool) -> None:
+def test_eval_condition_follows_javascript(
+    condition: dict, attributes: dict, expected: bool
+) -> None:
     assert eval_condition(attributes, condition) is expected
 
 
@@ -152,7 +160,9 @@ def test_validate_condition_accepts_well_formed_conditions(condition: dict) -> N
         (["a"], ["must be an object"]),
     ],
 )
-def test_validate_condition_names_the_operator_and_path(condition: object, fragments: list[str]) -> None:
+def test_validate_condition_names_the_operator_and_path(
+    condition: object, fragments: list[str]
+) -> None:
     with pytest.raises(ConditionError) as info:
         validate_condition(condition, saved_groups={"beta": []})
     assert isinstance(info.value, ValueError)

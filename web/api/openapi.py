@@ -39,6 +39,39 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+def op(
+    summary: str,
+    scope: str,
+    *,
+    request: dict[str, Any] | None = None,
+    response: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One operation: security by key scope, JSON in and out, the shared error schema."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"apiKey": []}],
+        "x-scope": scope,
+        "responses": {
+            "200": {
+                "description": "ok",
+                "content": {"application/json": {"schema": response or {"type": "object"}}},
+            },
+            "400": {"description": "bad input; `field` names it", **error},
+            "403": {"description": "missing, revoked or under-scoped key", **error},
+        },
+    }
+    if request is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": request}},
+        }
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",

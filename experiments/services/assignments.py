@@ -1,0 +1,183 @@
+"""Serving assignments: which variant a unit gets in each running experiment, recorded sticky.
+
+The first exposure is stored (``assignments``, unique per experiment and unit) and wins for ever:
+later weight changes or coverage ramps never move an assigned unit. Concurrent first exposures of
+the same unit resolve in the database (``ON CONFLICT DO NOTHING``, then read back the winner).
+QA-forced variations are served but never recorded, so they never enter the analysis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from experiments.assignment import Reason, run_experiment
+from experiments.db import Assignment, Experiment, Incentive, utcnow
+from experiments.errors import ValidationError
+from experiments.services.experiments import assignment_config
+
+
+@dataclass(frozen=True)
+class Served:
+    experiment: str
+    variant: str
+    variant_index: int
+    incentive: dict[str, Any] | None
+    reason: str
+    first_exposure_at: dt.datetime | None
+
+
+def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
+    table = Assignment.__table__
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(table).on_conflict_do_nothing(
+        index_elements=["experiment_id", "unit_id"]
+    )
+    session.execute(statement, rows)
+
+
+def running_experiments(session: Session) -> list[Experiment]:
+    return list(
+        session.scalars(
+            select(Experiment)
+            .where(Experiment.status == "running")
+            .options(selectinload(Experiment.variants))
+            .order_by(Experiment.id)
+        )
+    )
+
+
+def assign(
+    session: Session,
+    unit_id: str,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> list[Served]:
+    """Serve ``unit_id`` in every running experiment it qualifies for; record first exposures."""
+    if not isinstance(unit_id, str) or not unit_id.strip() or len(unit_id) > 200:
+        raise ValidationError("unit_id", "give a non-empty string of at most 200 characters")
+    if attributes is not None and not isinstance(attributes, Mapping):
+        raise ValidationError("attributes", "must be an object of user attributes")
+    attrs = {**(attributes or {}), "id": unit_id}
+    experiments = running_experiments(session)
+    if not experiments:
+        return []
+    stored = {
+        row.experiment_id: row
+        for row in session.scalars(
+            select(Assignment).where(
+                Assignment.unit_id == unit_id,
+                Assignment.experiment_id.in_([e.id for e in experiments]),
+            )
+        )
+    }
+    incentives = {i.id: i for i in session.scalars(select(Incentive))}
+    now = now or utcnow()
+    served: list[Served] = []
+    fresh: list[dict[str, Any]] = []
+    pending: list[tuple[Experiment, str]] = []
+    for experiment in experiments:
+        by_id = {v.id: v for v in experiment.variants}
+        if experiment.id in stored:
+            variant = by_id[stored[experiment.id].variant_id]
+            served.append(
+                _served(
+                    experiment,
+                    variant,
+                    incentives,
+                    "sticky",
+                    stored[experiment.id].first_exposure_at,
+                )
+            )
+            continue
+        result = run_experiment(assignment_config(experiment), attrs)
+        if result.variation is None:
+            continue
+        variant = experiment.variants[result.variation]
+        if result.reason == Reason.FORCED:
+            served.append(_served(experiment, variant, incentives, "forced", None))
+            continue
+        fresh.append(
+            {
+                "experiment_id": experiment.id,
+                "unit_id": unit_id,
+                "variant_id": variant.id,
+                "first_exposure_at": now,
+            }
+        )
+        pending.append((experiment, "assigned"))
+    if fresh:
+        _insert_ignore(session, fresh)
+        winners = {
+            row.experiment_id: row
+            for row in session.scalars(
+                select(Assignment).where(
+                    Assignment.unit_id == unit_id,
+                    Assignment.experiment_id.in_([e.id for e, _ in pending]),
+                )
+            )
+        }
+        for experiment, reason in pending:
+            row = winners[experiment.id]
+            variant = next(v for v in experiment.variants if v.id == row.variant_id)
+            served.append(_served(experiment, variant, incentives, reason, row.first_exposure_at))
+    return served
+
+
+def _served(
+    experiment: Experiment,
+    variant: Any,
+    incentives: Mapping[int, Incentive],
+    reason: str,
+    first_exposure_at: dt.datetime | None,
+) -> Served:
+    incentive = incentives.get(variant.incentive_id) if variant.incentive_id else None
+    payload = (
+        {
+            "key": incentive.key,
+            "kind": incentive.kind,
+            "name": incentive.name,
+            "params": incentive.params,
+        }
+        if incentive is not None
+        else None
+    )
+    return Served(
+        experiment=experiment.key,
+        variant=variant.key,
+        variant_index=variant.position,
+        incentive=payload,
+        reason=reason,
+        first_exposure_at=first_exposure_at,
+    )
+
+
+def features_payload(session: Session) -> dict[str, Any]:
+    """A GrowthBook-SDK payload: one feature per running experiment, an experiment rule in it.
+
+    The feature's value is the incentive key of the variant (or "none"), so an SDK's
+    ``get_feature_value(key)`` answers which incentive to show, assigned exactly as ``assign`` does.
+    """
+    from experiments.assignment import to_growthbook_experiment
+
+    incentives = {i.id: i.key for i in session.scalars(select(Incentive))}
+    features: dict[str, Any] = {}
+    for experiment in running_experiments(session):
+        values = [
+            incentives.get(v.incentive_id, "none") if v.incentive_id else "none"
+            for v in experiment.variants
+        ]
+        rule = to_growthbook_experiment(assignment_config(experiment), values)
+        rule["meta"] = [{"key": v.key, "name": v.name} for v in experiment.variants]
+        rule["name"] = experiment.name
+        rule.pop("active", None)
+        features[experiment.key] = {"defaultValue": "none", "rules": [rule]}
+    return {"features": features, "dateUpdated": utcnow().isoformat()}
