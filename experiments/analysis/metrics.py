@@ -138,7 +138,7 @@ def unit_value_columns(
 ) -> list[ColumnElement[Any]]:
     """Labelled per-unit aggregates: ``{prefix}_y`` (and ``_x`` covariate, ``_d`` denominator)."""
     post_end = shift_hours(first_exposure_at, spec.window_hours)
-    columns = [
+    columns: list[ColumnElement[Any]] = [
         _per_unit(spec, ev, spec.event_name, first_exposure_at, post_end, side="numerator").label(
             f"{prefix}_y"
         )
@@ -160,7 +160,10 @@ def unit_value_columns(
 def variant_sum_columns(spec: MetricSpec, prefix: str, unit: Any) -> list[ColumnElement[Any]]:
     """Labelled sums over units of ``unit`` (the per-unit subquery): the sufficient statistics."""
     y = unit.c[f"{prefix}_y"]
-    columns = [func.sum(y).label(f"{prefix}_sum"), func.sum(y * y).label(f"{prefix}_sum_squares")]
+    columns: list[ColumnElement[Any]] = [
+        func.sum(y).label(f"{prefix}_sum"),
+        func.sum(y * y).label(f"{prefix}_sum_squares"),
+    ]
     if spec.kind == "ratio":
         d = unit.c[f"{prefix}_d"]
         columns += [

@@ -119,13 +119,14 @@ def _plan(
             .order_by(Variant.position)
         )
     )
-    linked = dict(
-        db.execute(
-            select(ExperimentMetric.metric_id, ExperimentMetric.role).where(
-                ExperimentMetric.experiment_id == experiment_id
-            )
-        ).all()
-    )
+    linked: dict[int, str] = {
+        int(metric_id): str(role)
+        for metric_id, role in db.execute(
+            select(ExperimentMetric.metric_id, ExperimentMetric.role)
+            .where(ExperimentMetric.experiment_id == experiment_id)
+            .order_by(ExperimentMetric.id)
+        )
+    }
     ids = list(linked) if metric_ids is None else [int(i) for i in metric_ids]
     columns = (
         Metric.id,

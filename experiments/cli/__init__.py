@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from experiments import __version__
-from experiments.cli import catalog, db, demo, serve, simulate, users
+from experiments.cli import catalog, db, demo, events, serve, simulate, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -22,7 +22,15 @@ def cli() -> None:
     """
 
 
-for group in (db.db, users.users, catalog.incentives, simulate.simulate, demo.demo, serve.serve):
+for group in (
+    db.db,
+    users.users,
+    catalog.incentives,
+    events.events,
+    simulate.simulate,
+    demo.demo,
+    serve.serve,
+):
     cli.add_command(group)
 
 

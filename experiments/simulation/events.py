@@ -165,6 +165,7 @@ def _traffic_days(
     )
     visit_p = _visit_probability(shop, visit_rate)
     arm_of = np.full(n, -1, dtype=np.int64)
+    exposed_t = np.full(n, np.inf)
     gm = shop._gm
     arm_keys = np.asarray(shop.arms, dtype=object)
     # pending orders: user row, absolute day (float), value, cost
@@ -183,15 +184,16 @@ def _traffic_days(
         new_mask = arm_of[visitors] < 0
         new_rows, new_t = visitors[new_mask], visit_t[new_mask]
         if len(new_rows):
-            keys = assign(ids[new_rows])
-            keys = np.asarray(list(keys), dtype=object)
-            if keys.shape != (len(new_rows),):
+            returned = assign(ids[new_rows])
+            keys = [returned] if isinstance(returned, str) else list(returned)
+            if len(keys) != len(new_rows):
                 raise ValueError(
-                    f"assign returned {keys.shape[0] if keys.ndim else 'a scalar'} arm keys for "
-                    f"{len(new_rows)} unit ids; it must return one arm key per unit id"
+                    f"assign returned {len(keys)} arm keys for {len(new_rows)} unit ids; "
+                    "it must return one arm key per unit id"
                 )
             arms = shop.arm_index(keys)
             arm_of[new_rows] = arms
+            exposed_t[new_rows] = new_t
             frame, orders = shop._sample(new_rows, arms, rng)
             owner = orders.owner
             first = np.ones(len(owner), dtype=bool)
@@ -212,7 +214,8 @@ def _traffic_days(
         o_row, o_t, o_value, o_cost = pend_row[due], pend_t[due], pend_value[due], pend_cost[due]
         pend_row, pend_t = pend_row[~due], pend_t[~due]
         pend_value, pend_cost = pend_value[~due], pend_cost[~due]
-        cart_t = np.maximum(o_t - rng.uniform(0.001, 0.02, len(o_t)), day)
+        # the cart precedes its order, but never the user's exposure
+        cart_t = np.maximum(o_t - rng.uniform(0.001, 0.02, len(o_t)), exposed_t[o_row])
 
         n_views = 1 + rng.poisson(2.0, len(visitors))
         view_row = np.repeat(visitors, n_views)

@@ -58,7 +58,7 @@ class Population:
 def _pick(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One categorical draw per row of ``probs`` (n, k), vectorized by inverse CDF."""
     cdf = np.cumsum(probs, axis=1)
-    u = rng.random(probs.shape[0])[:, None] * cdf[:, -1:]
+    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
     return (u > cdf).sum(axis=1)
 
 

@@ -174,8 +174,9 @@ class Shop:
         converted = rng.random(n) < self.p_convert[rows, arm]
         n_orders = np.where(converted, 1 + rng.poisson(self._extra[rows, arm]), 0)
         orders = self._draw_orders(rows, arm, n_orders, rng)
-        revenue = np.bincount(orders.owner, weights=orders.value, minlength=n)
-        cost = np.bincount(orders.owner, weights=orders.cost, minlength=n)
+        # astype: bincount of no orders at all returns integers
+        revenue = np.bincount(orders.owner, weights=orders.value, minlength=n).astype(float)
+        cost = np.bincount(orders.owner, weights=orders.cost, minlength=n).astype(float)
         p_retain = np.where(converted, expit(self._retention_logit[rows, arm]), self._r0[rows])
         retained = rng.random(n) < p_retain
         frame = pd.DataFrame(
@@ -296,3 +297,15 @@ def simulate_shop(
     traits = user_traits(pop)
     arms = [control, *(incentive_arm(pop, control, inc, seed, traits) for inc in catalog)]
     return Shop(pop, arms, catalog, seed)
+
+
+def summarize(shop: Shop) -> pd.DataFrame:
+    """True average effect of each incentive (conversion and retention in percentage points,
+    money per user) and the share of users for whom the effect is negative."""
+    rows = {"incentive": shop.arms[1:]}
+    for outcome in ("conversion", "revenue", "margin", "retention", "cost"):
+        scale = 100.0 if outcome in ("conversion", "retention") else 1.0
+        rows[outcome] = scale * shop.true_effect(outcome).mean(axis=0)
+    for outcome in ("conversion", "margin"):
+        rows[f"negative_{outcome}_share"] = (shop.true_effect(outcome) < 0).mean(axis=0)
+    return pd.DataFrame(rows)

@@ -144,7 +144,9 @@ def build_hull(S: np.ndarray, C: np.ndarray, M: np.ndarray | None) -> Hull:
 
 
 def _spend_above(slopes: list[np.ndarray], dcs: list[np.ndarray], pivot: float) -> float:
-    return sum(float(d.sum(where=s > pivot, dtype=np.float64)) for s, d in zip(slopes, dcs))
+    return sum(
+        float(d.sum(where=s > pivot, dtype=np.float64)) for s, d in zip(slopes, dcs, strict=False)
+    )
 
 
 def lambda_star(hull: Hull, budget: float) -> float:
@@ -168,8 +170,8 @@ def lambda_star(hull: Hull, budget: float) -> float:
         spend_hi = _spend_above(slopes, dcs, hi)
         if lo < hi and spend_hi <= budget < _spend_above(slopes, dcs, lo):
             keep = [(s > lo) & (s <= hi) for s in slopes]
-            slopes = [s[m] for s, m in zip(slopes, keep)]
-            dcs = [d[m] for d, m in zip(dcs, keep)]
+            slopes = [s[m] for s, m in zip(slopes, keep, strict=False)]
+            dcs = [d[m] for d, m in zip(dcs, keep, strict=False)]
             fixed = spend_hi
     flat_s = np.concatenate(slopes)
     flat_d = np.concatenate(dcs)

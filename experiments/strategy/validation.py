@@ -88,12 +88,11 @@ def resolve_eligible(
         )
     for name, arr in (("value", value), ("cost", cost)):
         bad = ~np.isfinite(arr)
-        if bad.any():
-            if (bad & mask).any():
-                raise ValueError(
-                    f"{name} has {int((bad & mask).sum())} NaN or inf entries where eligible; "
-                    "impute them or mark those entries eligible=False"
-                )
+        if bad.any() and (bad & mask).any():
+            raise ValueError(
+                f"{name} has {int((bad & mask).sum())} NaN or inf entries where eligible; "
+                "impute them or mark those entries eligible=False"
+            )
     if (mask & (cost < 0)).any():
         raise ValueError("cost must be >= 0 (expected spend) where eligible; fix the cost model")
     if not np.all(np.isfinite(value)) or not np.all(np.isfinite(cost)):

@@ -129,6 +129,10 @@ def test_shapes_dtypes_and_arms(small_shop: Shop) -> None:
         1,
     }
     assert out["orders"].dtype == np.int64 and (out["orders"] >= out["converted"]).all()
+    for col in ("revenue", "margin", "incentive_cost"):
+        assert out[col].dtype == np.float64, col
+    one = simulate_shop(n_users=1, seed=1).sample_outcomes(np.array([0]))  # no order at all
+    assert one.dtypes.equals(out.dtypes)
     with pytest.raises(ValueError, match="treatment"):
         shop.sample_outcomes(np.zeros(n - 1, dtype=np.int64))
 
@@ -266,5 +270,13 @@ def test_custom_catalog_with_bundle() -> None:
     rows = out[(out["treatment"] == "bundle_15") & (out["incentive_cost"] > 0)]
     assert len(rows) > 0 and (rows["incentive_cost"] <= 0.15 * rows["revenue"] + 1e-9).all()
     assert shop.true_effect("revenue").mean() > 0
+    # realized revenue and cost of the treated match their expectations within 99%
+    treated = out["treatment"] == "bundle_15"
+    index = out.loc[treated, "unit_id"].str[1:].astype(int).to_numpy()
+    for column, outcome in (("revenue", "revenue"), ("incentive_cost", "cost")):
+        realized = out.loc[treated, column].to_numpy()
+        expected = shop.expected(outcome)[index, 1].mean()
+        se = realized.std(ddof=1) / np.sqrt(len(realized))
+        assert abs(realized.mean() - expected) <= Z99 * se, (column, realized.mean(), expected)
     with pytest.raises(ValueError, match="distinct"):
         simulate_shop(n_users=10, incentives=[bundle, bundle])

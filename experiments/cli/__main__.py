@@ -1,0 +1,5 @@
+"""``python -m experiments.cli`` runs the ``liftlab`` command."""
+
+from experiments.cli import main
+
+main()
