@@ -38,7 +38,9 @@ def _check(y_true: Any, uplift: Any, treatment: Any) -> tuple[np.ndarray, np.nda
             f"{u.shape}, {t.shape}"
         )
     if not np.isin(t, (0, 1)).all():
-        raise ValueError("treatment must be 0 (control) / 1 (treated); use per_arm for several arms")
+        raise ValueError(
+            "treatment must be 0 (control) / 1 (treated); use per_arm for several arms"
+        )
     if not np.isfinite(u).all():
         raise ValueError("uplift has NaN or infinite scores")
     return y, u, t.astype(float)
@@ -97,7 +99,9 @@ def perfect_uplift_curve(y_true: Any, treatment: Any) -> tuple[np.ndarray, np.nd
 def _normalized_area(actual: tuple, perfect: tuple) -> float:
     x_p, y_p = perfect
     baseline = np.trapezoid([0.0, y_p[-1]], [0.0, x_p[-1]])
-    return float((np.trapezoid(actual[1], actual[0]) - baseline) / (np.trapezoid(y_p, x_p) - baseline))
+    return float(
+        (np.trapezoid(actual[1], actual[0]) - baseline) / (np.trapezoid(y_p, x_p) - baseline)
+    )
 
 
 def qini_auc_score(y_true: Any, uplift: Any, treatment: Any, negative_effect: bool = True) -> float:

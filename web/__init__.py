@@ -36,7 +36,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if k != "DATABASE_URL"})
 
-    from web import admin, api, auth, dashboard, db, errors, extensions, layout
+    from web import (
+        admin,
+        api,
+        auth,
+        dashboard,
+        db,
+        errors,
+        experiments,
+        extensions,
+        incentives,
+        layout,
+        results,
+    )
 
     db.init_app(app)
     extensions.init_app(app)
@@ -45,5 +57,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     dashboard.init_app(app)
     admin.init_app(app)
+    experiments.init_app(app)
+    results.init_app(app)
+    incentives.init_app(app)
     api.init_app(app)
     return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from experiments.db.base import Base
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -13,6 +16,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA analysis_limit=1000")  # ANALYZE samples: milliseconds on any size
     cursor.close()
 
 
@@ -22,6 +26,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def refresh_planner_statistics(connection: Connection | Session, tables: Sequence[str]) -> None:
+    """ANALYZE ``tables`` so the query planner knows their size and picks the per-unit index.
+
+    Without statistics SQLite joins events to exposures through the (name, time) index and a
+    refresh of a few thousand units takes a minute instead of a fraction of a second.
+    """
+    for table in tables:
+        if table not in Base.metadata.tables:
+            raise ValueError(f"unknown table {table!r}")
+        connection.execute(text(f"ANALYZE {table}"))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, text
 
 from experiments.db import Event, utcnow
+from experiments.db.session import refresh_planner_statistics
 from experiments.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -259,4 +260,6 @@ def import_events(
         chunks += 1
         if progress:
             progress(done, total)
+    with engine.begin() as connection:
+        refresh_planner_statistics(connection, ["events"])
     return ImportResult(rows=total, inserted=inserted, chunks=chunks)

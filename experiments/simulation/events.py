@@ -214,8 +214,9 @@ def _traffic_days(
         o_row, o_t, o_value, o_cost = pend_row[due], pend_t[due], pend_value[due], pend_cost[due]
         pend_row, pend_t = pend_row[~due], pend_t[~due]
         pend_value, pend_cost = pend_value[~due], pend_cost[~due]
-        # the cart precedes its order, but never the user's exposure
-        cart_t = np.maximum(o_t - rng.uniform(0.001, 0.02, len(o_t)), exposed_t[o_row])
+        # the cart precedes its order, but neither the user's exposure nor the day's start
+        lead = rng.uniform(0.001, 0.02, len(o_t))
+        cart_t = np.maximum(np.maximum(o_t - lead, exposed_t[o_row]), day)
 
         n_views = 1 + rng.poisson(2.0, len(visitors))
         view_row = np.repeat(visitors, n_views)

@@ -72,9 +72,9 @@ class Shop:
         self._pop = population
 
         def stack(name: str) -> np.ndarray:
-            out = np.column_stack(
-                [np.broadcast_to(getattr(a, name), (self.n_users,)) for a in arms]
-            )
+            # (n_arms, n) stacked then transposed: a Fortran-ordered (n, n_arms) array whose
+            # columns are contiguous, several times cheaper to build than a column_stack
+            out = np.stack([np.broadcast_to(getattr(a, name), (self.n_users,)) for a in arms]).T
             out.setflags(write=False)
             return out
 
@@ -82,9 +82,9 @@ class Shop:
         self._basket_mu = stack("basket_mu")
         self._extra = stack("extra_orders")
         self._retention_logit = stack("retention_logit")
-        self._topup = stack("topup")
-        self._take = stack("bundle_take")
-        self._orders = stack("orders")
+        # coupon top-up and bundle take-up: per arm, only where the arm has them (else None)
+        self._topup = [a.topup if a.kind == "fixed_coupon" else None for a in arms]
+        self._take = [a.bundle_take if a.kind == "bundle" else None for a in arms]
         self._cost_if = stack("cost")
         self._kind = np.array([_KIND_CODES[a.kind] for a in arms])
         self._param = {
@@ -121,7 +121,7 @@ class Shop:
         if outcome == "cost":
             return self.expected_cost
         if outcome == "orders":
-            return p * self._orders
+            return p * (1 + self._extra)
         if outcome == "retention":
             return p * expit(self._retention_logit) + (1 - p) * self._r0[:, None]
         raise ValueError(f"outcome {outcome!r} is unknown; use one of {', '.join(OUTCOMES)}")
@@ -140,6 +140,32 @@ class Shop:
             raise ValueError(f"unknown arm keys {unknown[:5]}; valid arms: {self.arms}")
         return np.fromiter((lookup[k] for k in keys), dtype=np.int64, count=len(keys))
 
+    def latent_traits(self) -> pd.DataFrame:
+        """Hidden traits behind the features, for diagnostics only (a model never sees them):
+        engagement, deal_seeking, gross_margin_rate, shipping_fee."""
+        pop = self._pop
+        return pd.DataFrame(
+            {
+                "unit_id": self.users["unit_id"],
+                "engagement": pop.engagement,
+                "deal_seeking": pop.deal_seeking,
+                "gross_margin_rate": pop.gross_margin,
+                "shipping_fee": pop.shipping_fee,
+            }
+        )
+
+    def rows(self, unit_ids: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
+        """Row positions of ``unit_ids`` in ``users`` and the truth arrays (ids are ``u<row>``)."""
+        ids = pd.Series(np.asarray(unit_ids, dtype=object), dtype=object)
+        parsed = pd.to_numeric(ids.str.slice(1), errors="coerce")
+        bad = ~ids.str.startswith("u").fillna(False) | parsed.isna() | (parsed >= self.n_users)
+        if bad.any():
+            raise ValueError(
+                f"unit ids {ids[bad].head(5).tolist()} are not users of this shop "
+                f"(expected 'u000000' .. 'u{self.n_users - 1:06d}')"
+            )
+        return parsed.to_numpy(dtype=np.int64)
+
     # ---- sampling ---------------------------------------------------------------------------
 
     def _draw_orders(self, rows: np.ndarray, arm: np.ndarray, n_orders: np.ndarray, rng) -> Orders:
@@ -154,11 +180,11 @@ class Shop:
 
         coupon = first & (kind == _KIND_CODES["fixed_coupon"])
         floor = self._param["min_basket"][k]
-        topped = coupon & (value < floor) & (u[0] < self._topup[r, k])
+        topped = coupon & (value < floor) & (u[0] < _gather(self._topup, r, k))
         value = np.where(topped, floor, value)
         cost = np.where(coupon & (value >= floor), self._param["amount"][k], cost)
 
-        bundle = (kind == _KIND_CODES["bundle"]) & (u[1] < self._take[r, k])
+        bundle = (kind == _KIND_CODES["bundle"]) & (u[1] < _gather(self._take, r, k))
         value = np.where(bundle, value * BUNDLE_LIFT, value)
         pct = self._param["percent"][k] / 100
         cost = np.where(bundle, pct * value, cost)
@@ -274,6 +300,16 @@ class Shop:
 
         rng = _rng(self.seed, STREAM_TRAFFIC, seed)
         return traffic(self, days, rng, seed, assign, start, visit_rate, enroll_days)
+
+
+def _gather(per_arm: list[np.ndarray | None], rows: np.ndarray, arm: np.ndarray) -> np.ndarray:
+    """``per_arm[arm[i]][rows[i]]`` for each i, 0 where the arm has no array."""
+    out = np.zeros(len(rows))
+    for k, values in enumerate(per_arm):
+        if values is not None:
+            mask = arm == k
+            out[mask] = values[rows[mask]]
+    return out
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

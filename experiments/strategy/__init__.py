@@ -21,17 +21,26 @@ from experiments.strategy.economics import (
     incentive_economics,
     incremental_value,
 )
+from experiments.strategy.evaluation import ESTIMATORS, bootstrap_interval, estimate, feedback
+from experiments.strategy.pacing import PacedAllocation, allocate_with_margin, issue_within_cap
 
 __all__ = [
     "BUCKETS",
+    "ESTIMATORS",
     "OBJECTIVES",
     "Allocation",
     "CostModel",
     "Decisions",
     "Economics",
+    "PacedAllocation",
     "Policy",
     "allocate",
+    "allocate_with_margin",
+    "bootstrap_interval",
+    "estimate",
     "expected_spend",
+    "feedback",
     "incentive_economics",
     "incremental_value",
+    "issue_within_cap",
 ]

@@ -197,7 +197,8 @@ def allocate(
         raise ValueError(f"roi_floor = {roi_floor!r} must be a finite number or None")
     salt = f"liftlab-strategy-{seed}" if salt is None else str(salt)
 
-    code, explore_arm = bk.assign(unit_ids, n, mask, holdout, explore, salt, hash_version)
+    ids = None if unit_ids is None else np.asarray(unit_ids)
+    code, explore_arm = bk.assign(ids, n, mask, holdout, explore, salt, hash_version)
     opt_mask = _roi_mask(mask, score, cost, roi_floor)
     exploit_rows = np.flatnonzero(code == bk.EXPLOIT)
     everyone = exploit_rows.size == n
@@ -227,19 +228,24 @@ def allocate(
         exploit_arm = rule_choice(score, cost, opt_mask, sol.lam, sol.mu)
         exploit_arm[rows] = sol.arm
 
-    n_elig = mask.sum(axis=1)
-    p = bk.propensity(arm, exploit_arm, n_elig, holdout, explore)
+    if everyone and holdout == 0 and explore == 0:
+        p = np.ones(n)  # the exploit policy is deterministic
+    else:
+        p = bk.propensity(arm, exploit_arm, mask.sum(axis=1), holdout, explore)
     chosen = np.flatnonzero(arm >= 0)
     a = arm[chosen]
+    flat = chosen * k + a  # row-major (n, k): faster than 2-D fancy indexing
     ev = np.zeros(n)
     ec = np.zeros(n)
-    ev[chosen] = value[chosen, a]
-    ec[chosen] = cost[chosen, a]
-    sc = score[chosen, a].astype(np.float64)
+    ev[chosen] = value.ravel().take(flat)
+    ec[chosen] = cost.ravel().take(flat)
+    sc = ev[chosen] if value_lower is None else score.ravel().take(flat).astype(np.float64)
     objective = float(sc.sum())
-    fixed_obj = float(sc[code[chosen] != bk.EXPLOIT].sum())
+    fixed_obj = float(sc[code[chosen] != bk.EXPLOIT].sum()) if not everyone else 0.0
     dual = fixed_obj + sol.dual_bound
     policy = Policy(sol.lam, sol.mu, holdout, explore, salt, hash_version, roi_floor, names)
+    for arr in (arm, code, p, ev, ec, exploit_arm, sol.mu):
+        arr.setflags(write=False)  # the result is frozen, arrays included
     return Allocation(
         arm=arm,
         bucket_code=code,

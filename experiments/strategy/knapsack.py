@@ -30,10 +30,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.strategy.capacity import (
+    FILL_PASSES,
+    FILL_ROUNDS,
+    cap_update,
+    greedy_fill,
+    repair_caps,
+)
+
 _EXACT_FINISH = 4096  # candidates left when the breakpoint bisection switches to a sort
 _CAP_ROUNDS = 12
-_FILL_PASSES = 3
-_FILL_ROUNDS = 64
+_DENSE_SHARE = 0.4  # above this share of active users a hull step skips the gathers
 _FILL_CHUNK = 4096
 
 
@@ -137,9 +144,16 @@ def build_hull(S: np.ndarray, C: np.ndarray, M: np.ndarray | None) -> Hull:
             hull.arm.append(jj.astype(np.int32))
             hull.dc.append(new_c - cur_c[rows])
             hull.slope.append(seg_slope)
-            prev = seg_slope  # slopes non-increasing per user (guards against rounding)
-            cur_v, cur_c = new_v, new_c
-            idx = users
+            if users.size > _DENSE_SHARE * n:  # next step on full-length arrays: no gathers
+                idx = None
+                cur_v = np.zeros(n, dtype=dt)
+                cur_c = np.full(n, np.inf, dtype=C.dtype)  # users without a vertex: no candidate
+                prev = np.full(n, np.inf, dtype=dt)
+                cur_v[users], cur_c[users], prev[users] = new_v, new_c, seg_slope
+            else:
+                idx = users
+                cur_v, cur_c = new_v, new_c
+                prev = seg_slope  # slopes non-increasing per user (guards against rounding)
     return hull
 
 
@@ -208,7 +222,7 @@ def choose(hull: Hull, lam: float) -> tuple[np.ndarray, np.ndarray]:
 
 def fill_along_hull(hull: Hull, arm, taken_count, budget_left: float) -> np.ndarray:
     """Greedy fill without caps: each user's next hull segment is its best upgrade per unit cost."""
-    for _ in range(_FILL_PASSES):
+    for _ in range(FILL_PASSES):
         parts = []
         for k, (users, a, dc, slope) in enumerate(
             zip(hull.idx, hull.arm, hull.dc, hull.slope, strict=True)
@@ -250,7 +264,7 @@ def _accept_prefix(gain_c: np.ndarray, budget_left: float) -> tuple[np.ndarray, 
     """Positions taken by a greedy pass over ``gain_c`` in order while the budget lasts."""
     pos = np.arange(gain_c.size)
     taken = []
-    for _ in range(_FILL_ROUNDS):
+    for _ in range(FILL_ROUNDS):
         pos = pos[gain_c[pos] <= budget_left]
         if pos.size == 0:
             break
@@ -285,104 +299,31 @@ def rule_choice(
 
 
 def dual_bound(S, C, M, lam: float, mu: np.ndarray, budget: float, caps) -> float:
-    """L(lambda, mu) in float64 (module doc), an upper bound on the integer optimum; (k, n) input."""
-    best = np.zeros(S.shape[1])
+    """L(lambda, mu) (module doc), an upper bound on the integer optimum; ``(k, n)`` input.
+
+    float64 input is evaluated in float64. float32 input is evaluated in float32 and the bound
+    is raised by the largest possible rounding error, ``3.1 u n (max|s| + lambda max c + max mu)``
+    with ``u = 2**-24`` (three roundings per term; Higham, *Accuracy and Stability of Numerical
+    Algorithms*, 2nd ed., section 2.2), so it stays an upper bound.
+    """
+    wide = S.dtype == np.float64
+    best = np.zeros(S.shape[1], dtype=np.float64 if wide else S.dtype)
+    r = np.empty_like(best)
     for a in range(S.shape[0]):
-        r = S[a].astype(np.float64) - lam * C[a].astype(np.float64) - mu[a]
+        np.multiply(C[a], S.dtype.type(lam), out=r)
+        np.subtract(S[a], r, out=r)
+        if mu[a]:
+            r -= mu[a]
         if M is not None:
-            r[~M[a]] = 0.0
+            r *= M[a]  # ineligible -> 0 (never above the no-incentive option)
         np.maximum(best, r, out=best)
-    bound = lam * budget + float(best.sum())
+    bound = lam * budget + float(best.sum(dtype=np.float64))
+    if not wide:
+        scale = max(float(S.max()), -float(S.min())) + lam * float(C.max()) + float(mu.max())
+        bound += 3.1 * 2.0**-24 * S.shape[1] * scale
     if caps is not None:
         bound += float(np.sum(mu[mu > 0] * caps[mu > 0]))
     return bound
-
-
-def _reduced(S, C, M, lam, mu) -> np.ndarray:
-    r = S.astype(np.float64) - lam * C.astype(np.float64) - mu[:, None]
-    if M is not None:
-        r[~M] = -np.inf
-    return r
-
-
-def _cap_update(S, C, M, lam, mu, caps) -> np.ndarray:
-    """Set each capped arm's mu so that at most cap users prefer it (the other mu fixed)."""
-    r = _reduced(S, C, M, lam, mu)
-    if r.shape[0] > 1:
-        top2 = -np.partition(-r, 1, axis=0)[:2]
-    else:
-        top2 = np.vstack([r, np.full_like(r, -np.inf)])
-    first = r.argmax(axis=0)
-    new = mu.copy()
-    for a in np.flatnonzero(np.isfinite(caps)):
-        alt = np.maximum(np.where(first == a, top2[1], top2[0]), 0.0)
-        adv = r[a] + mu[a] - alt
-        cap = int(caps[a])
-        if np.sum(adv > 0) <= cap:
-            new[a] = 0.0
-        else:
-            new[a] = max(0.0, float(-np.partition(-adv, cap)[cap]))  # (cap+1)-th largest
-    return new
-
-
-def _repair_caps(S, C, arm, lam, caps) -> np.ndarray:
-    """Users beyond an arm's cap (lowest reduced score first) fall back to no incentive."""
-    for a in np.flatnonzero(np.isfinite(caps)):
-        users = np.flatnonzero(arm == a)
-        excess = users.size - int(caps[a])
-        if excess > 0:
-            r = S[a][users] - lam * C[a][users]
-            arm[users[np.argsort(r, kind="stable")[:excess]]] = -1
-    return arm
-
-
-def greedy_fill(S, C, M, arm, budget_left: float, cap_left: np.ndarray) -> np.ndarray:
-    """Greedy fill with caps: best value-per-cost upgrade per user, in order, while both last."""
-    k, n = S.shape
-    for _ in range(_FILL_PASSES):
-        chosen = arm >= 0
-        a0 = np.where(chosen, arm, 0)
-        cur_v = np.where(chosen, S[a0, np.arange(n)], 0.0)
-        cur_c = np.where(chosen, C[a0, np.arange(n)], 0.0)
-        best = np.full(n, -np.inf)
-        best_j = np.full(n, -1, dtype=np.int32)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for a in range(k):
-                dv = S[a] - cur_v
-                dc = C[a] - cur_c
-                ok = (dv > 0) & (dc <= budget_left) & (cap_left[a] > 0)
-                if M is not None:
-                    ok &= M[a]
-                eff = np.where(dc > 0, dv / dc, np.inf)
-                better = ok & (eff > best)
-                np.copyto(best, eff, where=better)
-                best_j[better] = a
-        users = np.flatnonzero(best_j >= 0)
-        if users.size == 0:
-            break
-        users = users[np.argsort(-best[users], kind="stable")]
-        target = best_j[users]
-        gain_c = C[target, users].astype(np.float64) - cur_c[users]
-        took = 0
-        for _ in range(_FILL_ROUNDS):
-            fit = (gain_c <= budget_left) & (cap_left[target] > 0)
-            users, gain_c, target = users[fit], gain_c[fit], target[fit]
-            if users.size == 0:
-                break
-            stop = np.flatnonzero(np.cumsum(gain_c) > budget_left)
-            end = stop[0] if stop.size else users.size
-            onehot = np.zeros((end, k), dtype=np.int64)  # stop where an arm's cap runs out
-            onehot[np.arange(end), target[:end]] = 1
-            over = np.flatnonzero((np.cumsum(onehot, axis=0) > cap_left[None, :]).any(axis=1))
-            end = min(end, int(over[0])) if over.size else end
-            cap_left = cap_left - np.bincount(target[:end], minlength=k)
-            arm[users[:end]] = target[:end]
-            budget_left -= float(gain_c[:end].sum())
-            took += end
-            users, gain_c, target = users[end + 1 :], gain_c[end + 1 :], target[end + 1 :]
-        if took == 0:
-            break
-    return arm
 
 
 def _fit_budget(S, C, arm, budget: float) -> tuple[np.ndarray, float, bool]:
@@ -415,8 +356,12 @@ def solve(
     k = score.shape[1]
     S, C = columns(score), columns(cost)
     M = None if mask.all() else columns(mask)
+    if M is not None:  # NaN is allowed where not eligible: make it inert
+        S[~M] = 0
+        C[~M] = 0
     mu = np.zeros(k)
-    capped = caps is not None and bool(np.isfinite(caps).any())
+    cap_arr = np.full(k, np.inf) if caps is None else np.asarray(caps, dtype=np.float64)
+    capped = bool(np.isfinite(cap_arr).any())
     for _ in range(_CAP_ROUNDS if capped else 1):
         hull = build_hull(S - mu.astype(S.dtype)[:, None] if capped else S, C, M)
         lam = lambda_star(hull, budget)
@@ -424,19 +369,19 @@ def solve(
         if not capped:
             break
         counts = np.bincount(arm[arm >= 0], minlength=k)
-        new_mu = _cap_update(S, C, M, lam, mu, caps)
-        if np.all(counts <= caps) and np.allclose(new_mu, mu):
+        new_mu = cap_update(S, C, M, lam, mu, cap_arr)
+        if np.all(counts <= cap_arr) and np.allclose(new_mu, mu):
             break
         mu = new_mu
     if capped:
-        arm = _repair_caps(S, C, arm, lam, caps)
+        arm = repair_caps(S, C, arm, lam, cap_arr)
     arm, spend, dropped = _fit_budget(S, C, arm, budget)
     if capped or dropped:
-        cap_left = np.where(np.isfinite(caps), caps, 2**62) if capped else np.full(k, 2**62)
-        cap_left = cap_left.astype(np.int64) - np.bincount(arm[arm >= 0], minlength=k)
+        cap_left = np.where(np.isfinite(cap_arr), cap_arr, 2**62).astype(np.int64)
+        cap_left = cap_left - np.bincount(arm[arm >= 0], minlength=k)
         arm = greedy_fill(S, C, M, arm, budget - spend, cap_left)
     else:
         arm = fill_along_hull(hull, arm, taken_count, budget - spend)
     arm, _, _ = _fit_budget(S, C, arm, budget)
-    bound = dual_bound(S, C, M, lam, mu, budget, caps if capped else None)
+    bound = dual_bound(S, C, M, lam, mu, budget, cap_arr if capped else None)
     return Solution(arm=arm, lam=lam, mu=mu, dual_bound=bound)

@@ -80,3 +80,23 @@ def allocate_with_margin(
             break
     plan = allocate(value, cost, 0.0, **kwargs)
     return PacedAllocation(plan, float(budget), 0.0, 0.0, alpha)
+
+
+def issue_within_cap(
+    arm: np.ndarray, worst_case_cost: np.ndarray, budget: float, spent: float = 0.0
+) -> np.ndarray:
+    """Hard cap for serving, in arrival order: which decisions may still carry an incentive.
+
+    ``worst_case_cost[i]`` is the most decision i can cost (a coupon's amount, a capped discount);
+    an incentive is issued only while ``spent + committed worst cases <= budget``, later ones fall
+    back to no incentive (``-1``). If the worst cases are true upper bounds, realized spend can
+    never exceed the budget. Returns the arms actually issued.
+    """
+    a = np.asarray(arm)
+    worst = np.asarray(worst_case_cost, dtype=np.float64)
+    if worst.shape != a.shape or np.any(worst < 0) or not np.all(np.isfinite(worst)):
+        raise ValueError(
+            "worst_case_cost must be finite, >= 0 and shaped like arm (one per decision)"
+        )
+    committed = spent + np.cumsum(np.where(a >= 0, worst, 0.0))
+    return np.where((a >= 0) & (committed <= budget), a, -1)

@@ -87,16 +87,20 @@ def resolve_eligible(
             "(or pass eligible=None for all)"
         )
     for name, arr in (("value", value), ("cost", cost)):
-        bad = ~np.isfinite(arr)
-        if bad.any() and (bad & mask).any():
-            raise ValueError(
-                f"{name} has {int((bad & mask).sum())} NaN or inf entries where eligible; "
-                "impute them or mark those entries eligible=False"
-            )
-    if (mask & (cost < 0)).any():
+        if np.isfinite(arr.min()) and np.isfinite(arr.max()):  # no NaN/inf (no temporary)
+            continue
+        finite = np.isfinite(arr)
+        if not finite.all():
+            if (mask & ~finite).any():
+                raise ValueError(
+                    f"{name} has {int((mask & ~finite).sum())} NaN or inf entries where "
+                    "eligible; impute them or mark those entries eligible=False"
+                )
+            mask = mask & finite
+    # without a mask one reduction suffices (no temporary)
+    negative = cost.min() < 0 if eligible is None else (mask & (cost < 0)).any()
+    if negative:
         raise ValueError("cost must be >= 0 (expected spend) where eligible; fix the cost model")
-    if not np.all(np.isfinite(value)) or not np.all(np.isfinite(cost)):
-        mask = mask & np.isfinite(value) & np.isfinite(cost)
     return mask
 
 

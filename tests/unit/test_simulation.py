@@ -9,6 +9,7 @@ from scipy import stats
 
 from experiments.simulation import (
     DEFAULT_INCENTIVES,
+    EVENT_CODES,
     OUTCOME_COLUMNS,
     OUTCOMES,
     Incentive,
@@ -62,6 +63,25 @@ def test_randomized_difference_lies_in_99_interval_of_true_effect(big_experiment
         assert abs(diff - (truth[j] + 4 * se)) > Z99 * se
 
 
+def test_sampled_outcomes_average_to_the_expected_outcomes(big_experiment) -> None:
+    shop, _ = big_experiment
+    columns = {
+        "conversion": "converted",
+        "revenue": "revenue",
+        "margin": "margin",
+        "retention": "retained_30d",
+        "cost": "incentive_cost",
+        "orders": "orders",
+    }
+    for k, key in enumerate(shop.arms):
+        out = shop.sample_outcomes(np.full(shop.n_users, k), seed=100 + k)
+        for outcome, column in columns.items():
+            x = out[column].to_numpy(dtype=float)
+            expected = shop.expected(outcome)[:, k].mean()
+            se = x.std(ddof=1) / np.sqrt(len(x))
+            assert abs(x.mean() - expected) <= Z99 * se + 1e-12, (key, outcome, x.mean(), expected)
+
+
 def test_realized_costs_follow_each_cost_model(big_experiment) -> None:
     shop, df = big_experiment
     arm = df.groupby("treatment")
@@ -110,6 +130,10 @@ def test_shapes_dtypes_and_arms(small_shop: Shop) -> None:
         assert shop.true_effect(outcome).shape == (n, k - 1)
     with pytest.raises(ValueError, match="use one of"):
         shop.true_effect("happiness")
+    picked = shop.users["unit_id"].iloc[[5, 0, 2_999]]
+    np.testing.assert_array_equal(shop.rows(picked), [5, 0, 2_999])
+    with pytest.raises(ValueError, match="not users of this shop"):
+        shop.rows(["u003000", "x1"])
 
     users = shop.users
     assert users["unit_id"].is_unique and users["unit_id"].iloc[123] == "u000123"
@@ -200,6 +224,8 @@ def test_traffic_respects_assign_and_yields_unique_event_ids() -> None:
     assert [f["day"].unique().tolist() for f in frames] == [[d] for d in range(10)]
     assert str(events["timestamp"].dt.tz) == "UTC"
     assert events["timestamp"].is_monotonic_increasing
+    start = pd.Timestamp("2026-01-05", tz="UTC")  # the documented default start
+    assert ((events["timestamp"] - start) // pd.Timedelta(days=1) == events["day"]).all()
 
     called = np.concatenate(calls)
     assert len(called) == len(set(called))  # each unit is assigned once, at first exposure
@@ -280,3 +306,18 @@ def test_custom_catalog_with_bundle() -> None:
         assert abs(realized.mean() - expected) <= Z99 * se, (column, realized.mean(), expected)
     with pytest.raises(ValueError, match="distinct"):
         simulate_shop(n_users=10, incentives=[bundle, bundle])
+
+
+def test_sequences_measure_hidden_deal_seeking_beyond_the_features() -> None:
+    shop = simulate_shop(n_users=20_000, seed=6)
+    codes, _ = shop.event_sequences(max_len=30, seed=0)
+    events = (codes > 0).sum(axis=1)
+    promo = (codes == EVENT_CODES["promo_view"]).sum(axis=1) / events
+    hidden = shop.latent_traits()["deal_seeking"].to_numpy()
+    no_orders = shop.users["frequency"].to_numpy() == 0  # promo_share says nothing about them
+    rho = stats.spearmanr(promo[no_orders], hidden[no_orders]).statistic
+    assert rho > 0.2, rho
+    # orders in the history follow from checkouts: never more orders than checkouts + 1
+    orders = (codes == EVENT_CODES["order"]).sum(axis=1)
+    checkouts = (codes == EVENT_CODES["begin_checkout"]).sum(axis=1)
+    assert (orders <= checkouts + 1).all()

@@ -8,7 +8,7 @@ from scipy.stats import binom
 
 from experiments.strategy import allocate
 from experiments.strategy.economics import fixed_coupon, incentive_economics, percent_discount
-from experiments.strategy.pacing import allocate_with_margin, bernstein_margin
+from experiments.strategy.pacing import allocate_with_margin, bernstein_margin, issue_within_cap
 
 
 def _world(n=4000, seed=0):
@@ -49,3 +49,20 @@ def test_realized_spend_stays_within_budget_with_margin():
     # without the margin, planning to the full budget overspends about half the time
     plain = _realized(allocate(eco.value, eco.cost, budget), p, eco, 2000, rng)
     assert 0.3 < (plain > budget).mean() < 0.7
+
+
+def test_hard_cap_never_lets_realized_spend_exceed_budget():
+    p, eco = _world(n=3000, seed=3)
+    rng = np.random.default_rng(4)
+    budget = 0.2 * float(eco.cost.max(axis=1).sum())
+    plan = allocate(eco.value, eco.cost, budget)
+    worst = np.where(plan.arm >= 0, eco.cost_max[np.arange(3000), np.maximum(plan.arm, 0)], 0.0)
+    # serve in random arrival orders with a ledger whose budget is the expected-spend budget / 4
+    for _ in range(50):
+        order = rng.permutation(3000)
+        issued = issue_within_cap(plan.arm[order], worst[order], budget / 4)
+        treated = issued >= 0
+        converted = rng.random(3000) < p[order, issued + 1]
+        realized = float((worst[order] * (treated & converted)).sum())
+        assert realized <= budget / 4
+        assert treated.sum() < (plan.arm >= 0).sum()  # the cap did bind

@@ -67,7 +67,7 @@ class LiveExperimentForm(FlaskForm):
     metric_secondary = CheckboxListField("Secondary metrics", validate_choice=False)
     metric_guardrail = CheckboxListField("Guardrail metrics", validate_choice=False)
     design_type = SelectField(
-        "Statistical design",
+        "Design",
         choices=[SelectChoice(d, DESIGN_LABELS[d]) for d in DESIGNS],
         default="sequential",
     )

@@ -130,9 +130,7 @@ def _detail_page(key: str, ramp_form: CoverageForm | None = None, status: int = 
     snapshot = experiments.snapshot(session, experiment)
     incentives = {i.key: i for i in catalog.list_incentives(session)}
     history = [
-        a
-        for a in audit.recent(session, limit=500, entity_type="experiment")
-        if a.entity_id == key
+        a for a in audit.recent(session, limit=500, entity_type="experiment") if a.entity_id == key
     ][:20]
     can_write = current_user.can("analyst")
     page = render_template(
