@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import pool
 
-from alembic import context
 from experiments.db import Base
 from experiments.db.session import make_engine
 

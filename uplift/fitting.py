@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 MAX_STEPS = 6000  # gradient steps budget when max_epochs is None
 MIN_ROWS_PER_ARM = 4
+SMALL_DATA = 20_000  # users; up to here the wide CFRNet-sized network is the default
+DR_MIN_VAL_PER_ARM = 1_000  # validation users per arm before the DR criterion is trusted
 
 
 def resolve_control(labels: list[Any], control: Any) -> Any:
@@ -121,8 +123,8 @@ def fit_members(
     from uplift.selection import dr_pseudo_outcomes
     from uplift.trainer import TrainConfig, TrainData, Trainer
 
-    if model.criterion not in ("dr", "factual"):
-        raise ValueError(f"criterion={model.criterion!r} is unknown; use 'dr' or 'factual'")
+    if model.criterion not in ("auto", "dr", "factual"):
+        raise ValueError(f"criterion={model.criterion!r} is unknown; use 'auto', 'dr' or 'factual'")
     if not 0 < model.validation_fraction < 1:
         raise ValueError("validation_fraction must be in (0, 1)")
     if int(model.n_estimators) < 1:
@@ -158,6 +160,15 @@ def fit_members(
     targets = spec.targets_array(y_arr)
 
     n_train = round(n * (1 - model.validation_fraction))
+    small = n <= SMALL_DATA
+    representation = model.representation or ((200, 200, 200) if small else (128, 128))
+    head = model.head or ((100, 100) if small else (64,))
+    criterion = model.criterion
+    if criterion == "auto":
+        criterion = (
+            "dr" if counts.min() * model.validation_fraction >= DR_MIN_VAL_PER_ARM else "factual"
+        )
+    model.criterion_ = criterion
     batch = model.batch_size or int(np.clip(n_train // 8, 64, 1024))
     epochs = model.max_epochs or int(
         np.clip(math.ceil(MAX_STEPS * batch / max(n_train, 1)), 8, 500)
@@ -171,8 +182,8 @@ def fit_members(
         "cardinalities": encoder.cardinalities,
         "n_arms": len(arms),
         "n_outputs": spec.n_raw,
-        "representation": list(model.representation),
-        "head": list(model.head),
+        "representation": list(representation),
+        "head": list(head),
         "dropout": model.dropout,
         "sequence_encoder": model.sequence_encoder,
         "vocab_size": getattr(model, "sequence_vocab_", 0),
@@ -183,7 +194,7 @@ def fit_members(
         seed = int(seed)
         train_idx, val_idx = split(arm, model.validation_fraction, seed)
         pseudo = None
-        if model.criterion == "dr":
+        if criterion == "dr":
             pseudo = dr_pseudo_outcomes(
                 numeric, codes, arm, targets, len(arms), train_idx, val_idx, seed
             )
@@ -201,7 +212,7 @@ def fit_members(
             beta=model.beta,
             balance=model.balance,
             balance_weight=model.balance_weight,
-            criterion=model.criterion,
+            criterion=criterion,
             device=model.device,
             verbose=model.verbose,
             seed=seed,

@@ -35,12 +35,18 @@ class UpliftModel(BaseEstimator):
 
     Parameters (all optional; the defaults need no tuning):
         architecture: a name from ``uplift.nets.available()`` ("dragonnet", "tarnet").
-        representation, head: hidden widths of the shared representation and of each arm's head.
+        representation, head: hidden widths of the shared representation and of each arm's head;
+            None picks (200, 200, 200) / (100, 100) up to 20,000 users (CFRNet's IHDP sizes) and
+            (128, 128) / (64,) above, which keeps 1M-user fits and scoring fast on a CPU.
         outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
             "zero_inflated" (revenue = conversion × order value).
         balance: None, "mmd" or "wasserstein" (CFR representation balancing), ``balance_weight``.
         alpha, beta: DragonNet propensity and targeted-regularization weights.
-        criterion: "dr" (doubly-robust pseudo-outcome loss on the validation split) or "factual".
+        criterion: "dr" (doubly-robust pseudo-outcome loss on the validation split), "factual"
+            (validation factual loss) or "auto": "dr" when every arm has at least 1,000
+            validation users, else "factual" (on IHDP's ~200-user validation splits the DR loss is
+            too noisy to stop on: reps 1-10 gave median sqrt(PEHE) 1.06 with "dr", 0.74 with
+            "factual").
         n_estimators: members of the deep ensemble (>= 2 enables ``effect_interval``).
         sequence_encoder: None, "gru" or "transformer" over ``sequences=`` (n, L) int event codes
             (0 = padding; codes not seen in training are read as padding).

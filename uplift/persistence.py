@@ -41,6 +41,7 @@ def save_model(model: UpliftModel, path: Path) -> None:
         "net_kwargs": model.net_kwargs_,
         "n_members": len(model.members_),
         "sequence": [getattr(model, "sequence_vocab_", 0), getattr(model, "sequence_len_", 0)],
+        "criterion": model.criterion_,
         "best_epochs": _plain(model.best_epochs_),
         "validation_scores": _plain(model.validation_scores_),
     }
@@ -74,7 +75,8 @@ def load_model(cls: type[UpliftModel], path: Path) -> UpliftModel:
         )
     params = meta["params"]
     for key in ("representation", "head"):
-        params[key] = tuple(params[key])
+        if params[key] is not None:
+            params[key] = tuple(params[key])
     model = cls(**params)
     model.control_ = meta["control"]
     model.incentives_ = meta["incentives"]
@@ -82,6 +84,7 @@ def load_model(cls: type[UpliftModel], path: Path) -> UpliftModel:
     model.outcome_spec_ = OutcomeSpec(**meta["outcome_spec"])
     model.net_kwargs_ = meta["net_kwargs"]
     model.sequence_vocab_, model.sequence_len_ = meta["sequence"]
+    model.criterion_ = meta["criterion"]
     model.best_epochs_ = meta["best_epochs"]
     model.validation_scores_ = meta["validation_scores"]
     tensors = torch.load(weight_file, weights_only=True, map_location="cpu")

@@ -1,8 +1,9 @@
 """What the analysis SQL computes for each metric kind, per unit (layer: experiments.analysis).
 
-A :class:`MetricSpec` is a plain, frozen copy of a ``metrics`` row. :func:`unit_value_columns`
-turns it into the aggregate expressions of the per-unit step of the statistics query (one row per
-exposed unit, events of the unit joined and aggregated):
+A :class:`MetricSpec` is a plain, frozen copy of a ``metrics`` row. Each metric reads one or more
+:class:`Tally` — per-unit aggregates over the unit's joined events (count of events, or sum of
+values, of one event name in one window) — shared between metrics that need the same one, so
+the database evaluates each condition once per joined row. The unit's metric value is then:
 
 - binary: 1 when the unit had at least one ``event_name`` event in its window, else 0;
 - count: the number of ``event_name`` events in the window;
@@ -24,8 +25,6 @@ from typing import Any
 
 from sqlalchemy import and_, case, func
 from sqlalchemy.sql.elements import ColumnElement
-
-from experiments.analysis.sql_time import shift_hours
 
 KINDS = ("binary", "count", "sum", "ratio")
 
@@ -99,10 +98,51 @@ class EventColumns:
     occurred_at: ColumnElement[Any]
 
 
-def _in_window(
-    ev: EventColumns, event_name: str, start: ColumnElement[Any], end: ColumnElement[Any]
-) -> ColumnElement[bool]:
-    return and_(ev.name == event_name, ev.occurred_at >= start, ev.occurred_at < end)
+@dataclass(frozen=True, order=True)
+class Tally:
+    """One per-unit aggregate over the joined events, shared by every metric that needs it.
+
+    ``reducer`` count: number of events; sum0: sum of values (no value = 0); sum1: sum of values
+    (no value = 1). The window is ``[start, end)`` hours relative to the first exposure.
+    """
+
+    event_name: str
+    start: int
+    end: int
+    reducer: str
+
+
+def _tally(spec: MetricSpec, event_name: str, start: int, end: int) -> Tally:
+    if spec.kind in ("binary", "count"):
+        return Tally(event_name, start, end, "count")
+    return Tally(event_name, start, end, "sum0" if spec.kind == "sum" else "sum1")
+
+
+def metric_tallies(spec: MetricSpec) -> dict[str, Tally]:
+    """The aggregates a metric reads: ``y`` (value), ``d`` (ratio denominator), ``x`` (CUPED)."""
+    tallies = {"y": _tally(spec, spec.event_name, 0, spec.window_hours)}
+    if spec.kind == "ratio":
+        den = str(spec.denominator_event)
+        tallies["d"] = _tally(spec, den, 0, spec.window_hours)
+    if spec.has_covariate:
+        tallies["x"] = _tally(spec, spec.event_name, -spec.pre_hours, 0)
+    return tallies
+
+
+def tally_column(
+    tally: Tally, ev: EventColumns, bounds: dict[int, ColumnElement[Any]]
+) -> ColumnElement[Any]:
+    """``SUM(CASE WHEN <event in window> THEN 1 | value ELSE 0 END)``; ``bounds[h]`` is the
+    timestamp ``first_exposure_at + h hours`` (``bounds[0]`` the first exposure itself)."""
+    hit = and_(
+        ev.name == tally.event_name,
+        ev.occurred_at >= bounds[tally.start],
+        ev.occurred_at < bounds[tally.end],
+    )
+    if tally.reducer == "count":
+        return func.sum(case((hit, 1), else_=0))
+    missing = 0.0 if tally.reducer == "sum0" else 1.0
+    return func.sum(case((hit, func.coalesce(ev.value, missing)), else_=0.0))
 
 
 def _capped(total: ColumnElement[Any], cap: float | None) -> ColumnElement[Any]:
@@ -111,50 +151,13 @@ def _capped(total: ColumnElement[Any], cap: float | None) -> ColumnElement[Any]:
     return case((total > cap, cap), else_=total)
 
 
-def _per_unit(
-    spec: MetricSpec,
-    ev: EventColumns,
-    event_name: str,
-    start: ColumnElement[Any],
-    end: ColumnElement[Any],
-    *,
-    side: str,
-) -> ColumnElement[Any]:
-    hit = _in_window(ev, event_name, start, end)
+def metric_value(spec: MetricSpec, role: str, tally: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A unit's metric value from its aggregate: 0/1 for binary, capped where a cap applies."""
     if spec.kind == "binary":
-        return func.max(case((hit, 1), else_=0))
-    if spec.kind == "count":
-        return _capped(func.sum(case((hit, 1), else_=0)), spec.cap_value)
-    if spec.kind == "sum":
-        return _capped(
-            func.sum(case((hit, func.coalesce(ev.value, 0.0)), else_=0.0)), spec.cap_value
-        )
-    total = func.sum(case((hit, func.coalesce(ev.value, 1.0)), else_=0.0))
-    return _capped(total, spec.cap_value) if side == "numerator" else total
-
-
-def unit_value_columns(
-    spec: MetricSpec, prefix: str, ev: EventColumns, first_exposure_at: ColumnElement[Any]
-) -> list[ColumnElement[Any]]:
-    """Labelled per-unit aggregates: ``{prefix}_y`` (and ``_x`` covariate, ``_d`` denominator)."""
-    post_end = shift_hours(first_exposure_at, spec.window_hours)
-    columns: list[ColumnElement[Any]] = [
-        _per_unit(spec, ev, spec.event_name, first_exposure_at, post_end, side="numerator").label(
-            f"{prefix}_y"
-        )
-    ]
-    if spec.kind == "ratio":
-        denominator = _per_unit(
-            spec, ev, str(spec.denominator_event), first_exposure_at, post_end, side="denominator"
-        )
-        columns.append(denominator.label(f"{prefix}_d"))
-    if spec.has_covariate:
-        pre_start = shift_hours(first_exposure_at, -spec.pre_hours)
-        covariate = _per_unit(
-            spec, ev, spec.event_name, pre_start, first_exposure_at, side="numerator"
-        )
-        columns.append(covariate.label(f"{prefix}_x"))
-    return columns
+        return case((tally > 0, 1), else_=0)
+    if role == "d":  # a ratio's denominator is never capped
+        return tally
+    return _capped(tally, spec.cap_value)
 
 
 def variant_sum_columns(spec: MetricSpec, prefix: str, unit: Any) -> list[ColumnElement[Any]]:

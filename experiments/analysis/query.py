@@ -34,7 +34,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session
 
-from experiments.analysis.metrics import EventColumns, MetricSpec, unit_value_columns
+from experiments.analysis.metrics import (
+    EventColumns,
+    MetricSpec,
+    metric_tallies,
+    metric_value,
+    tally_column,
+)
 from experiments.analysis.metrics import variant_sum_columns as _variant_sums
 from experiments.analysis.sql_time import shift_hours
 from experiments.db import Assignment, Event
@@ -66,6 +72,8 @@ def _exposure_cte(
     as_of: dt.datetime | None,
     dimension: Dimension | None,
     dedupe: bool,
+    offsets: Sequence[int],
+    materialize: bool,
 ) -> Any:
     missing = [name for name in EXPOSURE_COLUMNS if name not in exposures.c]
     if missing:
@@ -78,6 +86,8 @@ def _exposure_cte(
     if as_of is not None:
         where.append(x.first_exposure_at < as_of)
     columns: list[Any] = [x.unit_id, x.variant_id, x.first_exposure_at]
+    # window bounds computed once per unit here, not once per joined event row
+    columns += [shift_hours(x.first_exposure_at, h).label(bound_name(h)) for h in offsets]
     from_: Any = exposures
     if dimension is not None:
         table = dimension.column.table  # type: ignore[attr-defined]
@@ -93,7 +103,7 @@ def _exposure_cte(
             from_ = exposures.outerjoin(attributes, attributes.c.unit_id == x.unit_id)
             columns.append(attributes.c.dimension)
     if not dedupe:
-        return select(*columns).select_from(from_).where(*where).cte("exposure")
+        return _cte(select(*columns).select_from(from_).where(*where), materialize)
     rank = func.row_number().over(
         partition_by=x.unit_id, order_by=(x.first_exposure_at, x.variant_id)
     )
@@ -104,7 +114,17 @@ def _exposure_cte(
         .subquery("ranked_exposure")
     )
     keep = [c for c in ranked.c if c.name != "exposure_rank"]
-    return select(*keep).where(ranked.c.exposure_rank == 1).cte("exposure")
+    return _cte(select(*keep).where(ranked.c.exposure_rank == 1), materialize)
+
+
+def _cte(query: Select[Any], materialize: bool) -> Any:
+    cte = query.cte("exposure")
+    # PostgreSQL (12+) would inline the CTE and recompute the bounds per joined row
+    return cte.prefix_with("MATERIALIZED", dialect="postgresql") if materialize else cte
+
+
+def bound_name(hours: int) -> str:
+    return f"at_plus_{hours}h" if hours >= 0 else f"at_minus_{-hours}h"
 
 
 def build_statistics_query(
@@ -115,6 +135,7 @@ def build_statistics_query(
     dimension: Dimension | ColumnElement[Any] | None = None,
     exposures: FromClause | None = None,
     events: FromClause | None = None,
+    materialize: bool = False,
 ) -> Select[Any]:
     """The query; one row per variant (× dimension) with ``n`` and ``m{i}_*`` sums per metric.
 
@@ -128,45 +149,56 @@ def build_statistics_query(
     assignments = Assignment.__table__
     exposures = assignments if exposures is None else exposures
     events = Event.__table__ if events is None else events
+    tallies = sorted({t for spec in metrics for t in metric_tallies(spec).values()})
+    offsets = sorted({h for t in tallies for h in (t.start, t.end) if h != 0})
     exposure = _exposure_cte(
-        experiment_id, exposures, as_of, dimension, dedupe=exposures is not assignments
+        experiment_id,
+        exposures,
+        as_of,
+        dimension,
+        dedupe=exposures is not assignments,
+        offsets=offsets,
+        materialize=materialize,
     )
+    bounds = {0: exposure.c.first_exposure_at} | {h: exposure.c[bound_name(h)] for h in offsets}
 
+    # Step 2: one row per unit, one aggregate per distinct (event, window, reducer). The join
+    # reads only the events some metric uses, from the earliest to the latest bound.
     ev = events.alias("ev")
     ev_columns = EventColumns(name=ev.c.name, value=ev.c.value, occurred_at=ev.c.occurred_at)
-    first = exposure.c.first_exposure_at
-    # The join reads only the events any metric may use: their names, from the earliest
-    # pre-period start to the latest window end (per-metric windows are applied in CASE).
-    post_hours = max(spec.window_hours for spec in metrics)
-    pre_hours = max((spec.pre_hours for spec in metrics if spec.has_covariate), default=0)
-    names = sorted({name for spec in metrics for name in spec.event_names})
+    names = sorted({t.event_name for t in tallies})
     join_on = [
         ev.c.unit_id == exposure.c.unit_id,
         ev.c.name.in_(names) if len(names) > 1 else ev.c.name == names[0],
-        ev.c.occurred_at >= (shift_hours(first, -pre_hours) if pre_hours else first),
-        ev.c.occurred_at < shift_hours(first, post_hours),
+        ev.c.occurred_at >= bounds[min(t.start for t in tallies)],
+        ev.c.occurred_at < bounds[max(t.end for t in tallies)],
     ]
     if as_of is not None:
         join_on.append(ev.c.occurred_at < as_of)
     keys = [exposure.c.unit_id, exposure.c.variant_id]
     if dimension is not None:
         keys.append(exposure.c.dimension)
-    values: list[Any] = []
-    for index, spec in enumerate(metrics):
-        values += unit_value_columns(spec, metric_prefix(index), ev_columns, first)
+    tally_label = {t: f"t{i}" for i, t in enumerate(tallies)}
     unit = (
-        select(*keys, *values)
+        select(*keys, *(tally_column(t, ev_columns, bounds).label(tally_label[t]) for t in tallies))
         .select_from(exposure.outerjoin(ev, and_(*join_on)))
         .group_by(*keys)
         .subquery("unit_values")
     )
-
+    # Step 3: each unit's metric values (binary flag, caps), then sums over units per variant.
     group = [unit.c.variant_id]
     if dimension is not None:
         group.append(unit.c.dimension)
+    values = []
+    for index, spec in enumerate(metrics):
+        for role, tally in metric_tallies(spec).items():
+            value = metric_value(spec, role, unit.c[tally_label[tally]])
+            values.append(value.label(f"{metric_prefix(index)}_{role}"))
+    per_unit = select(*group, *values).subquery("unit_metrics")
+    group = [per_unit.c.variant_id] + ([per_unit.c.dimension] if dimension is not None else [])
     sums: list[Any] = []
     for index, spec in enumerate(metrics):
-        sums += _variant_sums(spec, metric_prefix(index), unit)
+        sums += _variant_sums(spec, metric_prefix(index), per_unit)
     return select(*group, func.count().label("n"), *sums).group_by(*group).order_by(*group)
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 import click
 
 from experiments import __version__
-from experiments.cli import catalog, db, demo, events, serve, simulate, users
+from experiments.cli import (
+    catalog,
+    db,
+    demo,
+    events,
+    experiment_commands,
+    serve,
+    simulate,
+    users,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,6 +36,7 @@ for group in (
     users.users,
     catalog.incentives,
     events.events,
+    experiment_commands.experiments_group,
     simulate.simulate,
     demo.demo,
     serve.serve,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -13,6 +14,58 @@ from experiments.cli.serve import run_server
 
 DEMO_ADMIN = "admin@liftlab.local"
 T = TypeVar("T")
+
+
+def run_demo_experiment(shop: Any, start: dt.datetime, seed: int) -> dict[str, Any]:
+    """Create and run the demo experiment once; a later demo run leaves it as it is."""
+    from experiments.errors import NotFoundError
+    from experiments.services import demo_data, experiments, results, simulated_experiment
+
+    key = demo_data.DEMO_EXPERIMENT
+    with transaction() as session:
+        try:
+            experiment = experiments.get_experiment(session, key)
+        except NotFoundError:
+            experiment = None
+        if experiment is not None:
+            latest = results.latest(session, key) or {}
+            return {
+                "status": experiment.status,
+                "recommendation": latest.get(
+                    "recommendation", {"action": "-", "reason": "already in the database"}
+                ),
+            }
+        experiments.create_experiment(
+            session, demo_data.demo_experiment_spec(n_star=shop.n_users), actor="demo"
+        )
+        experiments.transition(session, key, "running", actor="demo")
+    with transaction() as session:
+        last = simulated_experiment.run_on_shop(
+            session, shop, key, days=21, enroll_days=14, seed=seed, start=start
+        )
+    assert last is not None
+    return {"status": "running", "recommendation": last["recommendation"]}
+
+
+def declare_winner(summary: dict[str, Any]) -> None:
+    from experiments.services import demo_data, experiments
+
+    action = summary["recommendation"]["action"]
+    if summary["status"] != "running" or not action.startswith("ship "):
+        return
+    winner = action.removeprefix("ship ")
+    key = demo_data.DEMO_EXPERIMENT
+    with transaction() as session:
+        experiments.transition(session, key, "stopped", actor="demo")
+        experiments.transition(
+            session,
+            key,
+            "concluded",
+            actor="demo",
+            winner=winner,
+            note="declared by the demo, following the engine's recommendation",
+        )
+    summary["status"] = f"concluded, winner {winner}"
 
 
 def step(number: int, total: int, title: str, action: Callable[[], T]) -> T:
@@ -51,7 +104,7 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
 
     config = settings()
     config.artifact_dir.mkdir(parents=True, exist_ok=True)
-    total = 5
+    total = 7
     with domain_errors():
         step(1, total, "database schema", lambda: migrate.upgrade(config.database_url))
 
@@ -89,14 +142,33 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
     )
     shop.users.to_parquet(config.artifact_dir / "demo_population.parquet", index=False)
 
+    experiment_start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+
     def history() -> int:
         with transaction() as session:
-            return demo_data.load_history(session, shop, days=days, seed=seed)
+            return demo_data.load_history(
+                session,
+                shop,
+                days=days,
+                seed=seed,
+                start=experiment_start - dt.timedelta(days=days),
+            )
 
-    stored = step(5, total, f"{days} days of shop events", history)
+    stored = step(5, total, f"{days} days of shop history (pre-period for CUPED)", history)
+    summary = step(
+        6,
+        total,
+        "experiment on the shop, 21 simulated days, results refreshed daily",
+        lambda: run_demo_experiment(shop, experiment_start, seed),
+    )
+    step(7, total, "declare the winner the engine recommends", lambda: declare_winner(summary))
     click.echo("")
     click.echo(
         f"catalog: {added[0]} incentives and {added[1]} metrics added; events stored: {stored}"
+    )
+    click.echo(
+        f"experiment {demo_data.DEMO_EXPERIMENT}: {summary['status']}; "
+        f"{summary['recommendation']['action']} — {summary['recommendation']['reason']}"
     )
     click.echo(f"database: {config.database_url}")
     click.echo(f"admin login: {DEMO_ADMIN}")

@@ -44,10 +44,13 @@ def event_rows(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
         }
 
 
-def load_history(session: Session, shop: Shop, *, days: int, seed: int) -> int:
+def load_history(
+    session: Session, shop: Shop, *, days: int, seed: int, start: dt.datetime | None = None
+) -> int:
     """Ingest ``days`` of the shop's behaviour events (no experiment running); returns rows stored."""
     stored = 0
-    for frame in shop.traffic(days=days, seed=seed, assign=lambda ids: ["none"] * len(ids)):
+    frames = shop.traffic(days=days, seed=seed, assign=lambda ids: ["none"] * len(ids), start=start)
+    for frame in frames:
         frame = frame[frame["name"] != "exposure"]
         batch: list[dict[str, Any]] = []
         for row in event_rows(frame):
@@ -58,3 +61,25 @@ def load_history(session: Session, shop: Shop, *, days: int, seed: int) -> int:
         if batch:
             stored += events.ingest(session, batch).inserted
     return stored
+
+
+DEMO_EXPERIMENT = "checkout-incentives"
+
+
+def demo_experiment_spec(n_star: int) -> dict[str, Any]:
+    return {
+        "key": DEMO_EXPERIMENT,
+        "name": "Checkout incentives: 20% off vs $5 coupon",
+        "hypothesis": "A checkout incentive raises 30-day conversion without hurting margin.",
+        "variants": [
+            {"key": "control", "name": "No incentive", "weight": 0.34},
+            {"key": "discount_20", "name": "20% off", "weight": 0.33, "incentive": "discount_20"},
+            {"key": "coupon_5", "name": "$5 off $40", "weight": 0.33, "incentive": "coupon_5"},
+        ],
+        "metrics": {
+            "primary": "conversion",
+            "secondary": ["revenue", "orders"],
+            "guardrail": ["margin"],
+        },
+        "design": {"type": "sequential", "alpha": 0.05, "n_star": n_star},
+    }

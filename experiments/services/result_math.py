@@ -168,26 +168,33 @@ def recommend(
             "reason": f"sample ratio mismatch (p = {srm_result['p_value']:.2g}): the split does not "
             "match the weights, so the results cannot be trusted until the cause is found",
         }
+    harmed: dict[str, list[str]] = {}
     for metric in metrics:
         if metric["role"] == "guardrail":
-            hurt = [v["variant"] for v in metric["variants"][1:] if v.get("harm")]
-            if hurt:
-                return {
-                    "action": "stop",
-                    "reason": f"guardrail {metric['metric']} is harmed by {', '.join(hurt)}",
-                }
+            for v in metric["variants"][1:]:
+                if v.get("harm"):
+                    harmed.setdefault(v["variant"], []).append(metric["metric"])
     primary = next((m for m in metrics if m["role"] == "primary"), None)
     if primary is None:
         return {"action": "keep running", "reason": "no primary metric is defined"}
     treatments = primary["variants"][1:]
-    winners = [v for v in treatments if significant(v, alpha) and (v["lift"] or 0) > 0]
+    winners = [
+        v
+        for v in treatments
+        if significant(v, alpha) and (v["lift"] or 0) > 0 and v["variant"] not in harmed
+    ]
+    harm_note = "".join(
+        f"; {variant} is excluded: it harms {', '.join(names)}" for variant, names in harmed.items()
+    )
     if winners:
         best = max(winners, key=lambda v: v["lift"])
         return {
             "action": f"ship {best['variant']}",
             "reason": f"{primary['metric']} lift {best['lift']:+.2%} "
-            f"(interval {best['ci'][0]:+.2%} to {best['ci'][1]:+.2%}) is significant",
+            f"(interval {best['ci'][0]:+.2%} to {best['ci'][1]:+.2%}) is significant{harm_note}",
         }
+    if harmed:
+        return {"action": "stop", "reason": harm_note.removeprefix("; ")}
     losers = [v for v in treatments if significant(v, alpha) and (v["lift"] or 0) < 0]
     if treatments and len(losers) == len(treatments):
         return {"action": "stop", "reason": f"every treatment lowers {primary['metric']}"}

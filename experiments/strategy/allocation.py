@@ -225,20 +225,32 @@ def allocate(
         rows = exploit_rows
         sol = solve(score[rows], cost[rows], opt_mask[rows], budget - fixed_spend, sub_caps)
         arm[rows] = sol.arm
-        exploit_arm = rule_choice(score, cost, opt_mask, sol.lam, sol.mu)
+        others = np.flatnonzero(code != bk.EXPLOIT)  # what the exploit policy would have done
+        exploit_arm = np.empty(n, dtype=np.int32)
         exploit_arm[rows] = sol.arm
+        exploit_arm[others] = rule_choice(
+            score[others], cost[others], opt_mask[others], sol.lam, sol.mu
+        )
 
+    while True:
+        chosen = np.flatnonzero(arm >= 0)
+        a = arm[chosen]
+        flat = chosen * k + a  # row-major (n, k): faster than 2-D fancy indexing
+        ev = np.zeros(n)
+        ec = np.zeros(n)
+        ev[chosen] = value.ravel().take(flat)
+        ec[chosen] = cost.ravel().take(flat)
+        if float(ec.sum()) <= budget:
+            break
+        # float rounding of the total (explore + exploit summed in another order): drop the
+        # exploit user with the least value per cost until the total fits
+        ex = chosen[(code[chosen] == bk.EXPLOIT) & (ec[chosen] > 0)]
+        worst = ex[np.argmin(ev[ex] / ec[ex])]
+        arm[worst] = exploit_arm[worst] = -1
     if everyone and holdout == 0 and explore == 0:
         p = np.ones(n)  # the exploit policy is deterministic
     else:
         p = bk.propensity(arm, exploit_arm, mask.sum(axis=1), holdout, explore)
-    chosen = np.flatnonzero(arm >= 0)
-    a = arm[chosen]
-    flat = chosen * k + a  # row-major (n, k): faster than 2-D fancy indexing
-    ev = np.zeros(n)
-    ec = np.zeros(n)
-    ev[chosen] = value.ravel().take(flat)
-    ec[chosen] = cost.ravel().take(flat)
     sc = ev[chosen] if value_lower is None else score.ravel().take(flat).astype(np.float64)
     objective = float(sc.sum())
     fixed_obj = float(sc[code[chosen] != bk.EXPLOIT].sum()) if not everyone else 0.0

@@ -9,15 +9,17 @@ offset basis 2166136261, prime 16777619) of the UTF-8 bytes of ``salt + ":" + st
 followed by MurmurHash3's 32-bit finalizer ``fmix32`` (Appleby, smhasher) so that ids differing
 only in their last character still spread over the whole range; result ``h / 2**32``.
 A change of the recipe must be a new version, never an edit: it would move units between buckets.
-(``experiments.assignment.bucket_hash_many``, GrowthBook's hash, did not exist when this was
-written; this module has no dependency on it.)
+
+Version 2: GrowthBook's hash v2 via ``experiments.assignment.bucket_hash_many(salt, ids, 2)``
+(resolution 1e-4), so that any GrowthBook SDK given the salt as the seed computes the same
+holdout and explore buckets.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-HASH_VERSIONS: tuple[int, ...] = (1,)
+HASH_VERSIONS: tuple[int, ...] = (1, 2)
 _FNV_OFFSET = np.uint32(2166136261)
 _FNV_PRIME = np.uint32(16777619)
 
@@ -55,6 +57,16 @@ def unit_hash(salt: str, unit_ids: np.ndarray, version: int = 1) -> np.ndarray:
     """Uniform float64 in [0, 1) per unit id, a pure function of ``(salt, str(unit_id), version)``."""
     if version not in HASH_VERSIONS:
         raise ValueError(f"hash version {version!r} is unknown; use one of {HASH_VERSIONS}")
+    if version == 2:
+        from experiments.assignment import bucket_hash_many
+
+        ids = np.asarray(unit_ids).astype(str)
+        if ids.ndim != 1:
+            raise ValueError(f"unit_ids must be one-dimensional; got shape {ids.shape}")
+        out = bucket_hash_many(salt, ids, 2)
+        if out is None:
+            raise ValueError("hash version 2 is not supported by experiments.assignment")
+        return np.asarray(out, dtype=np.float64)
     raw, lengths = _utf8_matrix(unit_ids)
     state = _FNV_OFFSET
     for byte in (salt + ":").encode("utf-8"):  # the salt prefix is the same for every unit

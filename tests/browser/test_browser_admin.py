@@ -27,8 +27,17 @@ RESULTS_SCREENSHOT = "/tmp/liftlab-results.png"
 
 
 def results_at(n_units: int, lift: float, half: float) -> dict[str, Any]:
-    control = {"variant": "control", "n": n_units // 2, "mean": 0.05, "lift": None, "ci": None,
-               "p_value": None, "p_value_running_min": None, "chance_to_win": None, "error": None}
+    control = {
+        "variant": "control",
+        "n": n_units // 2,
+        "mean": 0.05,
+        "lift": None,
+        "ci": None,
+        "p_value": None,
+        "p_value_running_min": None,
+        "chance_to_win": None,
+        "error": None,
+    }
     treated = {"variant": "fifteen", "n": n_units // 2, "mean": 0.05 * (1 + lift), "lift": lift,
                "ci": [lift - half, lift + half], "p_value": 0.004, "p_value_running_min": 0.004,
                "chance_to_win": 0.98, "error": None}  # fmt: skip

@@ -107,3 +107,15 @@ def test_policy_decide_reproduces_buckets_and_propensities_per_request():
     assert np.array_equal(decided.arm[not_exploit], plan.arm[not_exploit])
     agree = (decided.arm == plan.arm)[~not_exploit].mean()
     assert agree > 0.99  # the rule at lambda; the batch plan also fills leftover budget
+
+
+def test_hash_version_2_is_growthbooks_hash():
+    assignment = pytest.importorskip("experiments.assignment")
+    ids = np.array([f"user-{i}" for i in range(3000)])
+    got = unit_hash("holdout-salt", ids, version=2)
+    expected = [assignment.bucket_hash("holdout-salt", i, 2) for i in ids[:50]]
+    assert got[:50].tolist() == expected
+    rng = np.random.default_rng(0)
+    value, cost = rng.normal(1, 1, (3000, 2)), rng.uniform(0.5, 1, (3000, 2))
+    plan = allocate(value, cost, 500.0, 0.1, 0.0, unit_ids=ids, salt="holdout-salt", hash_version=2)
+    assert np.array_equal(plan.bucket == "holdout", got < 0.1)

@@ -345,3 +345,19 @@ def test_targeting_share_and_power_helpers(client, auth, loaded) -> None:
     assert plan["days_fixed"] == -(-plan["n_total_fixed"] // 1000)
     bad = client.get("/experiments/_power?baseline=2&relative_mde=0.1")
     assert bad.status_code == 400 and bad.get_json()["field"] == "baseline"
+
+
+def test_anonymous_visitors_are_sent_to_the_login(client, loaded) -> None:
+    make(loaded)
+    for path in (
+        "/experiments/",
+        "/experiments/_new",
+        "/experiments/checkout-test",
+        "/experiments/checkout-test/edit",
+        "/experiments/checkout-test/results",
+        "/incentives/",
+        "/incentives/new",
+    ):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/auth/login?next="), path

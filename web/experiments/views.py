@@ -35,6 +35,8 @@ NEW_DEFAULTS: dict[str, Any] = {
         {"key": "treatment", "name": "Treatment", "weight": 0.5, "incentive": ""},
     ],
 }
+# fixed pages start with "_": no experiment key can (keys start with a letter or digit), so
+# /experiments/<key> never shadows them
 TRANSITION_LABELS = {
     "running": "Start",
     "stopped": "Stop",

@@ -1,0 +1,316 @@
+"""Side-by-side benchmark of liftlab's UpliftModel against its peers, in one run.
+
+Sections (``--sections``): ``ihdp`` (replications, official 672/75 split, sqrt(PEHE) in/out of
+sample, ATE error), ``sim`` (the shop simulator, three incentives, per-arm sqrt(PEHE) of the
+conversion and revenue effects), ``hillstrom`` (normalized Qini per arm, random 70/30 splits),
+``speed`` (fit time, scoring throughput and peak memory at growing sizes, each in a subprocess).
+
+    .venv/bin/python benchmarks/uplift.py --quick          # seconds-to-minutes smoke run
+    .venv/bin/python benchmarks/uplift.py --reps 10 --write
+
+Prints markdown tables (ratios are peer / liftlab: above 1 means liftlab is better for errors);
+``--write`` also stores them with the command in ``docs/benchmarks/uplift.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from uplift import UpliftModel  # noqa: E402
+from uplift.causal import make_peer  # noqa: E402
+from uplift.metrics import ate_error, pehe, per_arm, qini_auc_score  # noqa: E402
+
+SIM_ARMS = ["none", "discount_10", "coupon_5", "free_shipping"]
+
+
+def _mean_se(values: list[float]) -> str:
+    arr = np.asarray(values, dtype=float)
+    se = arr.std(ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else 0.0
+    return f"{arr.mean():.3f} ± {se:.3f}"
+
+
+def _fit(name: str, X, t, y, control, seed: int, quick: bool):
+    start = time.perf_counter()
+    if name == "liftlab":
+        params = {"max_epochs": 30} if quick else {}
+        model = UpliftModel(random_state=seed, verbose=False, **params)
+        model.fit(X, t, y, control=control)
+    else:
+        model = make_peer(name, random_state=seed).fit(X, t, y, control=control)
+    return model, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------- IHDP
+def bench_ihdp(reps: list[int], peers: list[str], quick: bool) -> str:
+    from uplift.datasets import load_ihdp
+
+    rows = {name: {"out": [], "in": [], "ate": [], "sec": 0.0} for name in ["liftlab", *peers]}
+    for rep in reps:
+        data = load_ihdp(rep)
+        tr, te = data["train"], data["test"]
+        for name, acc in rows.items():
+            model, sec = _fit(name, tr["X"], tr["t"], tr["y"], 0, rep, quick)
+            out = model.effect(te["X"])[:, 0]
+            inn = model.effect(tr["X"])[:, 0]
+            acc["out"].append(float(pehe(te["mu1"] - te["mu0"], out)[0]))
+            acc["in"].append(float(pehe(tr["mu1"] - tr["mu0"], inn)[0]))
+            acc["ate"].append(float(ate_error(tr["mu1"] - tr["mu0"], inn)[0]))
+            acc["sec"] += sec
+        print(
+            f"  ihdp rep {rep}: " + ", ".join(f"{n} {a['out'][-1]:.3f}" for n, a in rows.items()),
+            file=sys.stderr,
+            flush=True,
+        )
+    base = np.mean(rows["liftlab"]["out"])
+    lines = [
+        f"IHDP replications {reps[0]}–{reps[-1]} ({len(reps)}), CFRNet 672/75 split",
+        "",
+        "| method | √PEHE out (mean ± s.e.) | median out | √PEHE in | ATE error in | out ratio "
+        "peer/liftlab | fit s/rep |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, acc in rows.items():
+        lines.append(
+            f"| {name} | {_mean_se(acc['out'])} | {np.median(acc['out']):.3f} | "
+            f"{_mean_se(acc['in'])} | {_mean_se(acc['ate'])} | {np.mean(acc['out']) / base:.2f} | "
+            f"{acc['sec'] / len(reps):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------- simulator
+def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool) -> str:
+    from experiments.simulation import CATEGORICAL_FEATURES, NUMERIC_FEATURES, simulate_shop
+
+    shop = simulate_shop(n_users=n_train + n_test, seed=0)
+    frame = shop.randomized_experiment(arms=SIM_ARMS, seed=1)
+    cols = [shop.arms.index(a) - 1 for a in SIM_ARMS[1:]]
+    truth = {o: shop.true_effect(o)[:, cols] for o in ("conversion", "revenue")}
+    X = frame[list(NUMERIC_FEATURES) + list(CATEGORICAL_FEATURES)]
+    train, test = np.arange(n_train), np.arange(n_train, n_train + n_test)
+    t = frame["treatment"].to_numpy()
+    y = {"conversion": frame["converted"].to_numpy(float), "revenue": frame["revenue"].to_numpy()}
+    results = {}
+    model, sec = _fit(
+        "liftlab",
+        X.iloc[train],
+        t[train],
+        np.column_stack([y["conversion"], y["revenue"]])[train],
+        "none",
+        0,
+        quick,
+    )
+    results["liftlab (joint)"] = (
+        {o: pehe(truth[o][test], model.effect(X.iloc[test], outcome=o)) for o in truth},
+        sec,
+    )
+    for name in peers:
+        errs, total = {}, 0.0
+        for o in truth:
+            peer, sec = _fit(name, X.iloc[train], t[train], y[o][train], "none", 0, quick)
+            errs[o], total = pehe(truth[o][test], peer.effect(X.iloc[test])), total + sec
+        results[name] = (errs, total)
+    lines = [
+        f"Simulator: {n_train:,} training users, {n_test:,} test users, arms {SIM_ARMS} "
+        "(control first); out-of-sample √PEHE per arm",
+        "",
+        "| method | conversion √PEHE per arm | revenue √PEHE per arm | mean conv | mean rev | "
+        "ratio conv peer/liftlab | ratio rev | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    base = results["liftlab (joint)"][0]
+    for name, (errs, sec) in results.items():
+        c, r = errs["conversion"], errs["revenue"]
+        lines.append(
+            f"| {name} | {' / '.join(f'{v:.4f}' for v in c)} | {' / '.join(f'{v:.3f}' for v in r)} "
+            f"| {c.mean():.4f} | {r.mean():.3f} | {c.mean() / base['conversion'].mean():.2f} | "
+            f"{r.mean() / base['revenue'].mean():.2f} | {sec:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------- Hillstrom
+def bench_hillstrom(splits: int, peers: list[str], quick: bool, subsample: int | None) -> str:
+    from uplift.datasets import HILLSTROM_FEATURES, load_hillstrom
+
+    data = load_hillstrom()
+    if subsample:
+        data = data.sample(subsample, random_state=0).reset_index(drop=True)
+    X = data[HILLSTROM_FEATURES].astype({"mens": "int64", "womens": "int64", "newbie": "int64"})
+    t = data["segment"].to_numpy()
+    arms = ["Womens E-Mail", "Mens E-Mail"]
+    scores: dict[str, dict[str, list[float]]] = {}
+    for split in range(splits):
+        rng = np.random.default_rng(split)
+        test = rng.random(len(data)) < 0.3
+        for outcome in ("visit", "conversion"):
+            y = data[outcome].to_numpy(float)
+            for name in ["liftlab", *peers]:
+                model, _ = _fit(name, X[~test], t[~test], y[~test], "No E-Mail", split, quick)
+                tau = model.effect(X[test])
+                order = [model.incentives_.index(a) for a in arms]
+                q = per_arm(qini_auc_score, y[test], tau[:, order], t[test], "No E-Mail", arms)
+                for arm in arms:
+                    scores.setdefault(name, {}).setdefault(f"{outcome} {arm[:-7]}", []).append(
+                        q[arm]
+                    )
+        print(f"  hillstrom split {split} done", file=sys.stderr, flush=True)
+    keys = [f"{o} {a[:-7]}" for o in ("visit", "conversion") for a in arms]
+    lines = [
+        f"Hillstrom ({len(data):,} users), normalized Qini (scikit-uplift qini_auc_score) on "
+        f"30% test, mean ± sd over {splits} random split(s)",
+        "",
+        "| method | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
+    for name, per in scores.items():
+        cells = [f"{np.mean(per[k]):.4f} ± {np.std(per[k]):.4f}" for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- speed
+def speed_data(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """n users, 36 numeric + 4 categorical features, 4 arms, binary conversion."""
+    rng = np.random.default_rng(seed)
+    num = rng.normal(size=(n, 36)).astype(np.float32)
+    frame = pd.DataFrame(num, columns=[f"f{j}" for j in range(36)])
+    for j, levels in enumerate((5, 8, 12, 30)):
+        frame[f"c{j}"] = pd.Categorical.from_codes(
+            rng.integers(0, levels, n), [f"l{i}" for i in range(levels)]
+        )
+    arm = rng.integers(0, 4, n)
+    logit = -2.0 + 0.5 * num[:, 0] + 0.3 * (arm > 0) * num[:, 1] + 0.2 * arm
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    return frame, arm, y
+
+
+def speed_worker(method: str, n: int) -> None:
+    import torch
+
+    torch.set_num_threads(2)
+    X, arm, y = speed_data(n)
+    start = time.perf_counter()
+    model = (
+        UpliftModel(random_state=0, verbose=False)
+        if method == "liftlab"
+        else make_peer(method, random_state=0)
+    ).fit(X, arm, y, control=0)
+    fit_s = time.perf_counter() - start
+    score_X = speed_data(min(n, 1_000_000), seed=1)[0]
+    start = time.perf_counter()
+    tau = model.effect(score_X)
+    score_s = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "fit_s": fit_s,
+                "users_per_s": len(score_X) / score_s,
+                "arms": tau.shape[1],
+                "peak_mb": rss,
+            }
+        )
+    )
+
+
+def bench_speed(sizes: list[int], peers: list[str], peer_max: int, timeout: int) -> str:
+    lines = [
+        "Speed (synthetic: 36 numeric + 4 categorical features, 4 arms, binary outcome; "
+        "2 torch threads; each cell a fresh process)",
+        "",
+        "| method | users | fit s | scoring users/s | users×arms/s | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in sizes:
+        for method in ["liftlab", *peers]:
+            if method != "liftlab" and n > peer_max:
+                lines.append(f"| {method} | {n:,} | not run (> {peer_max:,}) | | | |")
+                continue
+            try:
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--speed-worker", method, str(n)],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=True,
+                )
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                lines.append(
+                    f"| {method} | {n:,} | {r['fit_s']:.1f} | {r['users_per_s']:,.0f} | "
+                    f"{r['users_per_s'] * r['arms']:,.0f} | {r['peak_mb']:.0f} |"
+                )
+            except subprocess.TimeoutExpired:
+                lines.append(f"| {method} | {n:,} | > {timeout} (stopped) | | | |")
+            except subprocess.CalledProcessError as exc:
+                lines.append(f"| {method} | {n:,} | failed: {exc.stderr.strip()[-120:]} | | | |")
+            print(f"  speed {method} {n}: {lines[-1]}", file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny smoke run")
+    p.add_argument("--sections", default="ihdp,sim,hillstrom,speed")
+    p.add_argument("--reps", type=int, default=50, help="IHDP replications 1..N")
+    p.add_argument(
+        "--ihdp-peers",
+        default="causal_forest,dr_learner,x_learner,s_learner,"
+        "t_learner,catenets_snet,catenets_tarnet",
+    )
+    p.add_argument("--peers", default="causal_forest,dr_learner,x_learner,s_learner,t_learner")
+    p.add_argument("--sim-users", type=int, default=50_000)
+    p.add_argument("--hillstrom-splits", type=int, default=10)
+    p.add_argument("--speed-sizes", default="10000,100000,1000000")
+    p.add_argument("--speed-peer-max", type=int, default=100_000)
+    p.add_argument("--write", action="store_true", help="write docs/benchmarks/uplift.md")
+    p.add_argument("--speed-worker", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.speed_worker:
+        speed_worker(args.speed_worker[0], int(args.speed_worker[1]))
+        return 0
+    import torch
+
+    torch.set_num_threads(2)
+    split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+    sections, peers = split(args.sections), split(args.peers)
+    out = []
+    if args.quick:
+        args.reps, args.sim_users, args.hillstrom_splits = 2, 3000, 1
+        args.speed_sizes, peers = "2000", ["s_learner", "t_learner"]
+        args.ihdp_peers = "s_learner,t_learner"
+    if "ihdp" in sections:
+        out.append(bench_ihdp(list(range(1, args.reps + 1)), split(args.ihdp_peers), args.quick))
+    if "sim" in sections:
+        out.append(bench_sim(args.sim_users, max(2000, args.sim_users // 5), peers, args.quick))
+    if "hillstrom" in sections:
+        out.append(
+            bench_hillstrom(args.hillstrom_splits, peers, args.quick, 6000 if args.quick else None)
+        )
+    if "speed" in sections:
+        sizes = [int(s) for s in split(args.speed_sizes)]
+        out.append(bench_speed(sizes, peers, args.speed_peer_max, 1200))
+    text = "\n\n".join(out)
+    print(text)
+    if args.write:
+        command = "  .venv/bin/python benchmarks/uplift.py " + " ".join(argv or sys.argv[1:])
+        doc = ROOT / "docs" / "benchmarks" / "uplift.md"
+        doc.parent.mkdir(parents=True, exist_ok=True)
+        doc.write_text(f"# Uplift benchmark\n\nCommand:\n\n{command}\n\n{text}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
