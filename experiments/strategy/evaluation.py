@@ -6,16 +6,18 @@ per logged round the ``action`` taken (0..n_actions-1; for liftlab decisions act
 incentive, i.e. ``arm + 1``), the ``reward``, the logging propensity ``pscore`` of that action,
 the evaluation policy's distribution ``action_dist`` ``(n, n_actions)`` (obp's
 ``(n, n_actions, 1)`` is accepted) and a reward model ``estimated_rewards`` ``(n, n_actions)``.
-With ``w = pi_e(a_i | x_i) / pscore_i`` and ``q(x, a)`` the reward model (obp 0.5.7,
-``obp/ope/estimators.py``, no clipping, position 0):
+With ``w = pi_e(a_i | x_i) / pscore_i`` and ``q(x, a)`` the reward model, the formulas of obp
+0.5.7's ``obp/ope/estimators.py`` (classes InverseProbabilityWeighting, SelfNormalized...,
+DirectMethod, DoublyRobust, SwitchDoublyRobust, DoublyRobustWithShrinkage; no clipping,
+position 0):
 
 - IPW   mean(w r)                                   (Precup et al. 2000; Strehl et al. 2010)
 - SNIPW mean(w r) / mean(w)                         (Swaminathan & Joachims 2015)
 - DM    mean(sum_a pi_e(a|x) q(x, a))               (Beygelzimer & Langford 2009)
-- DR    DM + mean(w (r - q(x, a_i)))                 (Dudik, Langford & Li 2011, eq. (3))
+- DR    DM + mean(w (r - q(x, a_i)))                 (Dudik, Langford & Li 2011)
 - SNDR  DM + mean(w (r - q(x, a_i))) / mean(w)
 - Switch-DR(tau)  DM + mean(1[w <= tau] w (r - q))  (Wang, Agarwal & Dudik 2017, as in obp)
-- DRos(lambda)    DM + mean(lambda w / (w^2 + lambda) (r - q))  (Su et al. 2020, eq. (8))
+- DRos(lambda)    DM + mean(lambda w / (w^2 + lambda) (r - q))  (Su et al. 2020)
 
 Each ``*_rounds`` function returns the per-round terms whose mean is the estimate; bootstrap
 intervals resample those rounds.

@@ -7,8 +7,8 @@ Layer: ``experiments.strategy`` (pure numpy). Problem, for users i and incentive
 
 (no incentive is the implicit option with value 0 and cost 0). Relaxing the budget with lambda
 and the caps with mu_a gives the dual function (Sinha & Zoltners, "The multiple-choice knapsack
-problem", Operations Research 27(3), 1979; Lagrangian bound e.g. Fisher, Management Science 27(1),
-1981, eq. (2))::
+problem", Operations Research 27(3), 1979; Lagrangian bounds: Fisher, "The Lagrangian relaxation
+method for solving integer programming problems", Management Science 27(1), 1981)::
 
     L(lambda, mu) = lambda B + sum_a mu_a cap_a + sum_i max(0, max_a (s_ia - lambda c_ia - mu_a))
 
@@ -16,8 +16,9 @@ which bounds the integer optimum from above for every lambda, mu >= 0.
 
 For a fixed mu the user's best arm as a function of lambda walks along the upper concave hull of
 its points (c_ia, s_ia) starting at (0, 0); the hull's segment slopes are the breakpoints of the
-spend function. The bisection over lambda therefore runs on those breakpoints (pivots from the
-median of the remaining candidates) and ends on the exact smallest lambda whose spend fits: the
+spend function. The bisection over lambda therefore runs on those breakpoints (a bracket from a
+sampled weighted quantile, then medians of the remaining candidates, then a sort of the last few
+thousand) and ends on the exact smallest lambda whose spend fits: the
 LP-relaxation optimum, with at most one user "split" per tie group. Ties go to the cheaper point
 (a segment of slope exactly lambda is not taken). The leftover budget is then filled greedily by
 the best value-per-cost upgrades. Caps are handled by coordinate updates of mu_a, then repaired
