@@ -283,13 +283,15 @@ def hillstrom_section(email_cost: float, margin_rate: float, seed: int) -> list[
     return rows
 
 
-def starbucks_section(seed: int) -> list[str]:
+def starbucks_section(seed: int, max_train: int | None = None) -> list[str]:
     """Promotion: NIR = 10 purchasers_treated - 0.15 promotions - 10 purchasers_control."""
     train = pd.read_csv(shared_data_path("starbucks", "training.csv.gz"))
     test = pd.read_csv(shared_data_path("starbucks", "test.csv.gz"))
     features = [f"V{i}" for i in range(1, 8)]
     for d in (train, test):
         d["treatment"] = d["Promotion"]
+    if max_train is not None and len(train) > max_train:
+        train = train.sample(max_train, random_state=seed)
     p = t_learner(train, features, ["purchase"], ["No", "Yes"])(test[features])["purchase"]
     value = 10 * (p[:, 1:] - p[:, :1]) - 0.15
     cost = np.full(value.shape, 0.15)
@@ -350,7 +352,7 @@ def open_bandit_section() -> list[str]:
             f"{v:.5f} ({(v - truth) / truth:+.0%})"
             for v in (estimate(e, fb) for e in ("ipw", "snipw", "dm", "dr"))
         ]
-        _, lo, hi = bootstrap_interval("ipw", fb, n_bootstrap=200, seed=0)
+        _, lo, hi = bootstrap_interval("ipw", fb, n_bootstrap=1000, seed=0)
         rows.append(
             f"| {campaign} | {truth:.5f} | " + " | ".join(cells) + f" | [{lo:.5f}, {hi:.5f}] |"
         )
@@ -385,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     out += shop_section(n_users, n_exact, args.seed, fit_model=not args.quick)
     for title, section in (
         ("Hillstrom", lambda: hillstrom_section(args.email_cost, args.margin, args.seed)),
-        ("Starbucks", lambda: starbucks_section(args.seed)),
+        ("Starbucks", lambda: starbucks_section(args.seed, 5_000 if args.quick else None)),
         ("Open Bandit", open_bandit_section),
     ):
         try:

@@ -1,16 +1,20 @@
 """The statistics query: SQLAlchemy Core that returns sufficient statistics per variant.
 
-Layer: experiments.analysis (SQLAlchemy Core only; no rows of events ever reach Python). The query
-has three steps, each readable in the "show SQL" text (:func:`compile_sql`):
+Layer: experiments.analysis (SQLAlchemy Core only; no rows of events ever reach Python). One
+statement, in four steps, each readable in the "show SQL" text (:func:`compile_sql`):
 
-1. ``exposure``: one row per unit of the experiment, its variant and first exposure (and the
-   dimension value when slicing). The ``assignments`` table holds one row per unit by constraint;
-   an exposure log with repeated exposures (a warehouse table) is reduced to each unit's first
-   exposure with ``ROW_NUMBER()``, so a unit exposed twice counts once, in its first variant.
-2. ``unit_values``: exposure LEFT JOIN events, aggregated per unit: one value per metric (and its
-   CUPED covariate / ratio denominator). The LEFT JOIN keeps units without events as zeros.
-3. the outer ``SELECT``: per variant (× dimension), ``COUNT(*)`` units and sums, sums of squares
-   and sums of cross products of the per-unit values.
+1. ``exposure``: one row per unit of the experiment: variant, first exposure, the window bounds
+   (``first_exposure_at`` ± hours, computed once per unit) and the dimension value when slicing.
+   The ``assignments`` table holds one row per unit by constraint; an exposure log with repeated
+   exposures (a warehouse table) is reduced to each unit's first exposure with ``ROW_NUMBER()``,
+   so a unit exposed twice counts once, in its first variant (ties: the smaller variant id).
+2. ``unit_values``: exposure JOIN events, aggregated per unit: one tally per distinct (event,
+   window, reducer), shared by the metrics that read it.
+3. ``unit_metrics`` / ``metric_sums``: each unit's metric values (binary flag, caps) and their
+   sums, sums of squares and sums of cross products per variant (× dimension).
+4. ``unit_counts`` LEFT JOIN ``metric_sums``: ``n`` counts every exposed unit. A unit without
+   events adds 0 to every sum, so it only needs counting, and the join in step 2 can be an inner
+   join (which lets PostgreSQL hash the smaller side and run in parallel).
 
 ``as_of`` (a refresh time) keeps exposures and events strictly before it, so a window still open
 is truncated at the refresh.
@@ -73,7 +77,6 @@ def _exposure_cte(
     dimension: Dimension | None,
     dedupe: bool,
     offsets: Sequence[int],
-    materialize: bool,
 ) -> Any:
     missing = [name for name in EXPOSURE_COLUMNS if name not in exposures.c]
     if missing:
@@ -103,7 +106,7 @@ def _exposure_cte(
             from_ = exposures.outerjoin(attributes, attributes.c.unit_id == x.unit_id)
             columns.append(attributes.c.dimension)
     if not dedupe:
-        return _cte(select(*columns).select_from(from_).where(*where), materialize)
+        return _cte(select(*columns).select_from(from_).where(*where))
     rank = func.row_number().over(
         partition_by=x.unit_id, order_by=(x.first_exposure_at, x.variant_id)
     )
@@ -114,13 +117,13 @@ def _exposure_cte(
         .subquery("ranked_exposure")
     )
     keep = [c for c in ranked.c if c.name != "exposure_rank"]
-    return _cte(select(*keep).where(ranked.c.exposure_rank == 1), materialize)
+    return _cte(select(*keep).where(ranked.c.exposure_rank == 1))
 
 
-def _cte(query: Select[Any], materialize: bool) -> Any:
-    cte = query.cte("exposure")
-    # PostgreSQL (12+) would inline the CTE and recompute the bounds per joined row
-    return cte.prefix_with("MATERIALIZED", dialect="postgresql") if materialize else cte
+def _cte(query: Select[Any]) -> Any:
+    # Read twice (unit counts, event join): PostgreSQL would materialize it, which forbids a
+    # parallel plan; inlined, both reads are plain (parallel) scans of the exposure table.
+    return query.cte("exposure").prefix_with("NOT MATERIALIZED", dialect="postgresql")
 
 
 def bound_name(hours: int) -> str:
@@ -135,7 +138,6 @@ def build_statistics_query(
     dimension: Dimension | ColumnElement[Any] | None = None,
     exposures: FromClause | None = None,
     events: FromClause | None = None,
-    materialize: bool = False,
 ) -> Select[Any]:
     """The query; one row per variant (× dimension) with ``n`` and ``m{i}_*`` sums per metric.
 
@@ -158,12 +160,11 @@ def build_statistics_query(
         dimension,
         dedupe=exposures is not assignments,
         offsets=offsets,
-        materialize=materialize,
     )
     bounds = {0: exposure.c.first_exposure_at} | {h: exposure.c[bound_name(h)] for h in offsets}
 
-    # Step 2: one row per unit, one aggregate per distinct (event, window, reducer). The join
-    # reads only the events some metric uses, from the earliest to the latest bound.
+    # Step 2: one row per unit with events, one aggregate per distinct (event, window, reducer).
+    # The (inner) join reads only the events some metric uses, between the extreme bounds.
     ev = events.alias("ev")
     ev_columns = EventColumns(name=ev.c.name, value=ev.c.value, occurred_at=ev.c.occurred_at)
     names = sorted({t.event_name for t in tallies})
@@ -175,31 +176,47 @@ def build_statistics_query(
     ]
     if as_of is not None:
         join_on.append(ev.c.occurred_at < as_of)
-    keys = [exposure.c.unit_id, exposure.c.variant_id]
-    if dimension is not None:
-        keys.append(exposure.c.dimension)
+    sliced = dimension is not None
+    keys = [exposure.c.unit_id, exposure.c.variant_id] + ([exposure.c.dimension] if sliced else [])
     tally_label = {t: f"t{i}" for i, t in enumerate(tallies)}
     unit = (
         select(*keys, *(tally_column(t, ev_columns, bounds).label(tally_label[t]) for t in tallies))
-        .select_from(exposure.outerjoin(ev, and_(*join_on)))
+        .select_from(exposure.join(ev, and_(*join_on)))
         .group_by(*keys)
         .subquery("unit_values")
     )
-    # Step 3: each unit's metric values (binary flag, caps), then sums over units per variant.
-    group = [unit.c.variant_id]
-    if dimension is not None:
-        group.append(unit.c.dimension)
+    # Step 3: each unit's metric values (binary flag, caps), summed over units per variant.
     values = []
     for index, spec in enumerate(metrics):
         for role, tally in metric_tallies(spec).items():
             value = metric_value(spec, role, unit.c[tally_label[tally]])
             values.append(value.label(f"{metric_prefix(index)}_{role}"))
-    per_unit = select(*group, *values).subquery("unit_metrics")
-    group = [per_unit.c.variant_id] + ([per_unit.c.dimension] if dimension is not None else [])
+    per_unit = select(*_slice_columns(unit, sliced), *values).subquery("unit_metrics")
     sums: list[Any] = []
     for index, spec in enumerate(metrics):
         sums += _variant_sums(spec, metric_prefix(index), per_unit)
-    return select(*group, func.count().label("n"), *sums).group_by(*group).order_by(*group)
+    group = _slice_columns(per_unit, sliced)
+    metric_sums = select(*group, *sums).group_by(*group).subquery("metric_sums")
+    # Step 4: units per variant from the exposures; a unit without events adds 0 to every sum,
+    # so the sums of the units with events are the sums over all units.
+    group = _slice_columns(exposure, sliced)
+    counts = select(*group, func.count().label("n")).group_by(*group).subquery("unit_counts")
+    on = [metric_sums.c.variant_id == counts.c.variant_id]
+    if sliced:
+        on.append(metric_sums.c.dimension.is_not_distinct_from(counts.c.dimension))
+    group = _slice_columns(counts, sliced)
+    return (
+        select(*group, counts.c.n, *(c for c in metric_sums.c if c.name not in SLICE_KEYS))
+        .select_from(counts.outerjoin(metric_sums, and_(*on)))
+        .order_by(*group)
+    )
+
+
+SLICE_KEYS = ("variant_id", "dimension")
+
+
+def _slice_columns(selectable: Any, sliced: bool) -> list[Any]:
+    return [selectable.c.variant_id] + ([selectable.c.dimension] if sliced else [])
 
 
 def _dialect_of(target: Any) -> Dialect:

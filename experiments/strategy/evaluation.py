@@ -175,21 +175,35 @@ def bootstrap_interval(
 ) -> tuple[float, float, float]:
     """(estimate, lower, upper): percentile bootstrap over rounds (Efron & Tibshirani 1993, 13.3).
 
-    Self-normalized estimators are recomputed on each resample (their normalizer resampled too).
+    Each resample recomputes the estimator on resampled rounds; for the self-normalized ones the
+    normalizer ``mean(w)`` is resampled with them (done on per-round components, no data copies).
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha = {alpha!r} must be in (0, 1), e.g. 0.05")
-    rng = np.random.default_rng(seed)
-    n = fb.action.size
     point = estimate(name, fb, **params)
+    n = fb.action.size
+    if name == "snipw":
+        parts = [fb.weight * fb.reward, fb.weight]
+    elif name == "sndr":
+        dm, q_a = fb.q_hat()
+        parts = [dm, fb.weight * (fb.reward - q_a), fb.weight]
+    else:
+        parts = [_ROUNDS[name](fb, **params)]
+    rng = np.random.default_rng(seed)
     stats = np.empty(n_bootstrap)
     for b in range(n_bootstrap):
-        i = rng.integers(0, n, n)
-        q = None if fb.estimated_rewards is None else fb.estimated_rewards[i]
-        sub = BanditFeedback(fb.action[i], fb.reward[i], fb.pscore[i], fb.action_dist[i], q)
-        stats[b] = estimate(name, sub, **params)
+        i = rng.integers(0, n, n)  # one resample of rounds for every component
+        stats[b] = _combine(name, [float(part[i].mean()) for part in parts])
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return point, float(lo), float(hi)
+
+
+def _combine(name: str, means: list[float]) -> float:
+    if name == "snipw":
+        return means[0] / means[1]
+    if name == "sndr":
+        return means[0] + means[1] / means[2]
+    return means[0]
 
 
 def to_bandit_feedback(

@@ -355,6 +355,8 @@ def solve(
 ) -> Solution:
     """Primal assignment (fits budget and caps), the multipliers and the dual bound."""
     k = score.shape[1]
+    if score.shape[0] == 0:  # everyone is in the holdout or explore bucket
+        return Solution(arm=np.empty(0, dtype=np.int32), lam=0.0, mu=np.zeros(k), dual_bound=0.0)
     S, C = columns(score), columns(cost)
     M = None if mask.all() else columns(mask)
     if M is not None:  # NaN is allowed where not eligible: make it inert

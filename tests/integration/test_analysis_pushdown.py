@@ -140,7 +140,7 @@ def random_rows(
     """(assignments, events) with every edge case the metric rules name."""
     assignments: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    n_units = 240
+    n_units = 180
     for i in range(n_units):
         unit = f"u{i:04d}"
         exposed = START + dt.timedelta(seconds=float(rng.uniform(0, 5 * 86400)))
@@ -285,6 +285,36 @@ def test_statistics_equal_pandas(db_session: Session) -> None:
     assert {r.role for r in rows} == {"primary", "secondary", "guardrail"}
     assert all(r.n > 0 and r.sum > 0 for r in rows if r.variant_id != variant_ids[3])
     assert any(r.pre_sum for r in rows)
+    check_conversion(rows)
+    check_show_sql(db_session, experiment_id, rows)
+
+
+def check_conversion(rows: list[Any]) -> None:
+    by_key = {(r.metric_key, r.variant_key): r for r in rows}
+    conv = by_key[("t_conv", "v0")]
+    assert isinstance(conv.to_statistic(), RegressionAdjustedStatistic)
+    plain = conv.to_statistic(cuped=False)
+    assert isinstance(plain, ProportionStatistic) and plain.n == conv.n and plain.sum == conv.sum
+    aov = by_key[("t_aov", "v1")]
+    ratio = aov.to_statistic()
+    assert isinstance(ratio, RatioStatistic)
+    assert ratio.mean == pytest.approx(aov.sum / aov.denominator_sum)
+
+
+def check_show_sql(session: Session, experiment_id: int, rows: list[Any]) -> None:
+    """The "show SQL" text is the query that runs: executed as text, it gives the same numbers."""
+    sql = experiment_statistics_sql(session, experiment_id)
+    dialect = session.get_bind().dialect.name
+    assert sql.startswith("WITH exposure AS")
+    assert f"experiment_id = {experiment_id}" in sql
+    assert ("strftime(" in sql) == (dialect == "sqlite")
+    assert ("INTERVAL '72 hours'" in sql) == (dialect == "postgresql")
+    conv = {r.variant_id: r for r in rows if r.metric_key == "t_conv"}
+    ran = session.execute(text(sql)).mappings().all()
+    assert len(ran) == len(conv)
+    for row in ran:
+        assert row["n"] == conv[row["variant_id"]].n
+        assert float(row["m0_sum"] or 0) == conv[row["variant_id"]].sum
 
 
 def test_as_of_truncates_exposures_and_windows(db_session: Session) -> None:
@@ -331,39 +361,6 @@ def _reference_pre_sum(
     return per_unit.groupby(x.variant_id).sum().to_dict()
 
 
-def test_rows_convert_to_stats_dataclasses(db_session: Session) -> None:
-    experiment_id, _, _, _ = load(db_session, seed=5)
-    rows = {
-        (r.metric_key, r.variant_key): r for r in experiment_statistics(db_session, experiment_id)
-    }
-    conv = rows[("t_conv", "v0")]
-    assert isinstance(conv.to_statistic(), RegressionAdjustedStatistic)
-    plain = conv.to_statistic(cuped=False)
-    assert isinstance(plain, ProportionStatistic) and plain.n == conv.n and plain.sum == conv.sum
-    aov = rows[("t_aov", "v1")].to_statistic()
-    assert isinstance(aov, RatioStatistic)
-    assert aov.mean == pytest.approx(
-        rows[("t_aov", "v1")].sum / rows[("t_aov", "v1")].denominator_sum
-    )
-
-
-def test_show_sql_is_the_query_that_runs(db_session: Session) -> None:
-    experiment_id, _, _, _ = load(db_session, seed=9)
-    sql = experiment_statistics_sql(db_session, experiment_id)
-    dialect = db_session.get_bind().dialect.name
-    assert sql.startswith("WITH exposure AS")
-    assert f"experiment_id = {experiment_id}" in sql
-    assert ("strftime(" in sql) == (dialect == "sqlite")
-    assert ("INTERVAL '72 hours'" in sql) == (dialect == "postgresql")
-    # the text runs as it is and gives the same numbers
-    ran = db_session.execute(text(sql)).mappings().all()
-    stats = experiment_statistics(db_session, experiment_id)
-    conv = {r.variant_id: r for r in stats if r.metric_key == "t_conv"}
-    for row in ran:
-        assert row["n"] == conv[row["variant_id"]].n
-        assert float(row["m0_sum"]) == conv[row["variant_id"]].sum
-
-
 def test_compile_sql_other_warehouses() -> None:
     spec = MetricSpec(key="rev", kind="sum", event_name="order", window_hours=24, cuped=True)
     query = build_statistics_query(1, [spec], as_of=START)
@@ -374,7 +371,7 @@ def test_compile_sql_other_warehouses() -> None:
 
 
 def test_errors_name_the_field(db_session: Session) -> None:
-    experiment_id, _, _, _ = load(db_session, seed=1)
+    experiment_id, _, _ = create_experiment(db_session)
     with pytest.raises(ValidationError) as info:
         experiment_statistics(db_session, experiment_id, metric_ids=[987654])
     assert info.value.field == "metric_ids"

@@ -119,3 +119,16 @@ def test_hash_version_2_is_growthbooks_hash():
     value, cost = rng.normal(1, 1, (3000, 2)), rng.uniform(0.5, 1, (3000, 2))
     plan = allocate(value, cost, 500.0, 0.1, 0.0, unit_ids=ids, salt="holdout-salt", hash_version=2)
     assert np.array_equal(plan.bucket == "holdout", got < 0.1)
+
+
+def test_everyone_in_holdout_or_explore():
+    eligible = np.array([[False, False], [True, True], [True, False]])
+    ids = ["a", "b", "c"]
+    plan = allocate(
+        np.ones((3, 2)), np.ones((3, 2)), 5.0, explore=1.0, unit_ids=ids, eligible=eligible
+    )
+    assert set(plan.bucket.tolist()) == {"explore"}
+    assert plan.arm[0] == -1  # nothing eligible: the draw can only be "none"
+    assert plan.propensity.tolist() == pytest.approx([1.0, 1 / 3, 1 / 2])
+    held = allocate(np.ones((3, 2)), np.ones((3, 2)), 5.0, holdout=1.0, unit_ids=ids)
+    assert held.arm.tolist() == [-1, -1, -1] and held.propensity.tolist() == [1.0, 1.0, 1.0]

@@ -125,8 +125,20 @@ def test_pages_render_for_viewer_without_write_controls(client, auth, loaded) ->
     assert 'href="/experiments/"' in page
 
 
-def test_viewer_gets_403_on_every_write(client, auth, loaded) -> None:
+def test_anonymous_is_sent_to_login_and_viewer_gets_403_on_writes(client, auth, loaded) -> None:
     make(loaded, status="running")
+    for path in (
+        "/experiments/",
+        "/experiments/_new",
+        "/experiments/checkout-test",
+        "/experiments/checkout-test/edit",
+        "/experiments/checkout-test/results",
+        "/incentives/",
+        "/incentives/new",
+    ):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/auth/login?next="), path
     auth.login("viewer@example.com", "viewer")
     token = auth.csrf_token("/experiments/")
     assert client.get("/experiments/_new").status_code == 403
@@ -314,7 +326,7 @@ def test_posts_without_csrf_token_are_refused(client, auth, loaded) -> None:
     assert experiment is not None and experiment.status == "draft"
 
 
-def test_list_filters_by_status_and_text(client, auth, loaded) -> None:
+def test_list_filters_and_form_helpers_for_viewer(client, auth, loaded) -> None:
     make(loaded, key="alpha-one", name="Alpha one")
     make(loaded, key="beta-two", name="Beta two", status="running")
     auth.login("viewer@example.com", "viewer")
@@ -328,10 +340,7 @@ def test_list_filters_by_status_and_text(client, auth, loaded) -> None:
     assert keys("q=ALPHA") == ["alpha-one"]
     assert keys("status=draft&q=beta") == []
     assert client.get("/experiments/?status=bogus").status_code == 400
-
-
-def test_targeting_share_and_power_helpers(client, auth, loaded) -> None:
-    auth.login("viewer@example.com", "viewer")
+    # the form's helpers: the share of the sample that qualifies, the power calculator
     everyone = client.get("/experiments/_targeting-share").get_json()
     assert everyone == {"matched": 2000, "sample": 2000, "share": 1.0}
     mobile = client.get('/experiments/_targeting-share?condition={"device":"mobile"}').get_json()
@@ -345,19 +354,3 @@ def test_targeting_share_and_power_helpers(client, auth, loaded) -> None:
     assert plan["days_fixed"] == -(-plan["n_total_fixed"] // 1000)
     bad = client.get("/experiments/_power?baseline=2&relative_mde=0.1")
     assert bad.status_code == 400 and bad.get_json()["field"] == "baseline"
-
-
-def test_anonymous_visitors_are_sent_to_the_login(client, loaded) -> None:
-    make(loaded)
-    for path in (
-        "/experiments/",
-        "/experiments/_new",
-        "/experiments/checkout-test",
-        "/experiments/checkout-test/edit",
-        "/experiments/checkout-test/results",
-        "/incentives/",
-        "/incentives/new",
-    ):
-        response = client.get(path)
-        assert response.status_code == 302, path
-        assert response.headers["Location"].startswith("/auth/login?next="), path

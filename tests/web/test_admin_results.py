@@ -147,13 +147,8 @@ def test_results_page_shows_the_table_chart_sql_and_recommendation(
         )
         assert refused.status_code == 403
     assert status_of(running) == ("running", None) and fake_results.calls == []
-
-
-def test_srm_alert_shows_a_banner(client, auth, running, monkeypatch) -> None:
     alert = results_at(9000, 0.1, 0.05, srm_alert=True)
-    service = SimpleNamespace(latest=lambda s, k: alert, history=lambda s, k: [alert])
-    monkeypatch.setattr(views, "results_service", lambda: service)
-    auth.login("viewer@example.com", "viewer")
+    fake_results.latest = lambda session, key: alert
     page = client.get("/experiments/checkout-test/results").get_data(as_text=True)
     assert 'id="srm-banner"' in page and "Sample ratio mismatch" in page
 
@@ -186,13 +181,6 @@ def test_analyst_declares_the_winner_audited(client, auth, running, fake_results
     ]
     page = client.get("/experiments/checkout-test/results").get_data(as_text=True)
     assert 'id="winner-banner"' in page and 'id="declare-winner"' not in page
-
-
-def test_refresh_calls_the_service(client, auth, running, fake_results) -> None:
-    auth.login("ana@example.com", "analyst")
-    token = auth.csrf_token("/experiments/checkout-test/results")
-    response = client.post("/experiments/checkout-test/results/refresh", data={"csrf_token": token})
-    assert response.status_code == 302 and fake_results.calls == ["ana@example.com"]
 
 
 def test_no_results_yet(client, auth, running, monkeypatch) -> None:

@@ -51,20 +51,25 @@ def _design(form: LiveExperimentForm) -> dict[str, Any]:
     return design
 
 
-def parse_condition(text: str | None) -> dict[str, Any] | None:
-    """The condition typed as JSON, or None when empty; a ValidationError names the JSON fault."""
+def parse_json_object(field: str, text: str | None, example: str) -> dict[str, Any] | None:
+    """The JSON object typed in ``field``, or None when empty; a ValidationError names the fault."""
     text = (text or "").strip()
     if not text:
         return None
     try:
-        condition = json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(
-            "condition", f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+            field, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
-    if not isinstance(condition, dict):
-        raise ValidationError("condition", 'give a JSON object, e.g. {"device": "mobile"}')
-    return condition
+    if not isinstance(value, dict):
+        raise ValidationError(field, f"give a JSON object, e.g. {example}")
+    return value
+
+
+def parse_condition(text: str | None) -> dict[str, Any] | None:
+    """The targeting condition typed as JSON, or None when empty."""
+    return parse_json_object("condition", text, '{"device": "mobile"}')
 
 
 def form_to_data(form: LiveExperimentForm) -> dict[str, Any]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -12,6 +9,7 @@ from experiments.errors import ConflictError, ValidationError
 from experiments.services import catalog
 from web.auth.user import actor, role_required
 from web.db import get_session
+from web.experiments.convert import parse_json_object
 from web.incentives import bp
 from web.incentives.forms import COST_MODELS, KIND_LABELS, IncentiveForm
 
@@ -27,18 +25,6 @@ def index() -> str:
     )
 
 
-def _params(text: str | None) -> dict[str, Any]:
-    try:
-        params = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            "params", f"is not valid JSON ({exc.msg}, column {exc.colno})"
-        ) from None
-    if not isinstance(params, dict):
-        raise ValidationError("params", 'give a JSON object, e.g. {"percent": 10}')
-    return params
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("analyst")
 def new() -> str | Response | tuple[str, int]:
@@ -52,7 +38,7 @@ def new() -> str | Response | tuple[str, int]:
                 key=(form.key.data or "").strip(),
                 name=form.name.data or "",
                 kind=form.kind.data or "",
-                params=_params(form.params.data),
+                params=parse_json_object("params", form.params.data, '{"percent": 10}') or {},
                 cost_model={"model": form.cost_model.data},
                 description=(form.description.data or "").strip() or None,
                 actor=actor(),
