@@ -17,6 +17,22 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logins dominate web tests' time: hash with the cheapest argon2id parameters.
+
+    Still argon2id (the storage test checks the prefix); production keeps argon2-cffi's defaults.
+    """
+    from argon2 import PasswordHasher
+
+    from experiments.services import accounts
+
+    monkeypatch.setattr(
+        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -59,18 +59,6 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Logins dominate the time of short flows: the cheapest argon2 parameters will do here."""
-    from argon2 import PasswordHasher
-
-    from experiments.services import accounts
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
 @pytest.fixture
 def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The app on 127.0.0.1 (a free port), served by a background thread; yields its base URL."""

@@ -24,18 +24,6 @@ SPEC: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Logins dominate these tests' time: hash passwords with the cheapest argon2 parameters."""
-    from argon2 import PasswordHasher
-
-    from experiments.services import accounts
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
 @pytest.fixture
 def loaded(app):  # type: ignore[no-untyped-def]
     with app.extensions["liftlab.sessions"].begin() as session:

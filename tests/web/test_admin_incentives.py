@@ -5,23 +5,10 @@ from __future__ import annotations
 import html
 import re
 
-import pytest
 from sqlalchemy import select
 
 from experiments.db import AuditEntry, Incentive
 from experiments.services import catalog, demo_data
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Logins dominate these tests' time: hash passwords with the cheapest argon2 parameters."""
-    from argon2 import PasswordHasher
-
-    from experiments.services import accounts
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 def incentive(app, key: str) -> Incentive | None:  # type: ignore[no-untyped-def]

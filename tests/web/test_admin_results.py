@@ -79,18 +79,6 @@ def results_at(
 HISTORY = [results_at(1000, 0.02, 0.2), results_at(4000, 0.08, 0.09), results_at(9000, 0.1, 0.05)]
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Logins dominate these tests' time: hash passwords with the cheapest argon2 parameters."""
-    from argon2 import PasswordHasher
-
-    from experiments.services import accounts
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
 @pytest.fixture
 def running(app):  # type: ignore[no-untyped-def]
     with app.extensions["liftlab.sessions"].begin() as session:
