@@ -15,7 +15,10 @@ from uplift.features import FeatureEncoder
 from uplift.losses import OutcomeSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from uplift.model import UpliftModel
+    from uplift.trainer import TrainConfig, Trainer
 
 MAX_STEPS = 6000  # gradient steps budget when max_epochs is None
 MIN_ROWS_PER_ARM = 4
@@ -117,7 +120,12 @@ def fit_members(
     control: Any,
     sample_weight: Any,
     sequences: Any,
+    trainer_factory: Callable[[TrainConfig], Trainer] | None = None,
 ) -> UpliftModel:
+    """Fit every ensemble member; ``trainer_factory`` (default ``Trainer``) builds each trainer.
+
+    ``uplift.distributed.fit_distributed`` passes a factory of DDP trainers; nothing else changes.
+    """
     from uplift.model import _as_1d_labels, _sorted_labels
     from uplift.nets import get_architecture
     from uplift.selection import dr_pseudo_outcomes
@@ -217,7 +225,9 @@ def fit_members(
             verbose=model.verbose,
             seed=seed,
         )
-        result = Trainer(config).fit(net, spec, data, train_idx, val_idx, pseudo)
+        result = (trainer_factory or Trainer)(config).fit(
+            net, spec, data, train_idx, val_idx, pseudo
+        )
         net.eval()
         members.append(net)
         model.best_epochs_.append(result.best_epoch)

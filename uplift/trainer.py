@@ -4,6 +4,10 @@ The trainer owns everything the networks don't: the device (chosen when ``fit`` 
 present, with bf16 autocast there, else CPU), seeded minibatch order, AdamW, the DragonNet
 propensity and targeted-regularization terms, the CFR balancing penalty, early stopping and model
 selection on the validation split, and the tqdm progress bar.
+
+Data-parallel training (DDP under ``torchrun``) is opt-in: ``uplift.distributed.DistributedTrainer``
+overrides the small hooks below (``_device``, ``_wrap``, ``_batches``, ``_improved``); a plain
+``Trainer`` never touches ``torch.distributed``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,24 +122,24 @@ class Trainer:
         pseudo: np.ndarray | None,
     ) -> TrainResult:
         cfg = self.config
-        device = choose_device(cfg.device)
+        device = self._device()
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         net.to(device)
+        model = self._wrap(net, device)
         optimizer = torch.optim.AdamW(
             net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
         )
         n_arms = len(net.outcomes.heads)
-        steps = math.ceil(len(train_idx) / cfg.batch_size)
         best = TrainResult(copy.deepcopy(net.state_dict()), -1, math.inf)
         bar = tqdm(range(cfg.max_epochs), desc="uplift fit", disable=not cfg.verbose, leave=False)
         for epoch in bar:
             net.train()
             order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
-            for s in range(steps):
-                batch = data.tensors(order[s * cfg.batch_size : (s + 1) * cfg.batch_size], device)
+            for rows in self._batches(order):
+                batch = data.tensors(rows, device)
                 with autocast(device):
-                    out = net(batch["numeric"], batch["codes"], batch.get("events"))
+                    out = model(batch["numeric"], batch["codes"], batch.get("events"))
                 loss = self._loss(net, spec, out, batch, n_arms)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -143,6 +148,7 @@ class Trainer:
             best.history.append(score)
             if score < best.best_score or not math.isfinite(best.best_score):
                 best = TrainResult(copy.deepcopy(net.state_dict()), epoch, score, best.history)
+                self._improved(best)
             bar.set_postfix(val=f"{score:.4g}", best=best.best_epoch)
             if epoch - best.best_epoch >= cfg.patience:
                 break
@@ -151,6 +157,23 @@ class Trainer:
         net.to("cpu")
         best.state_dict = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return best
+
+    # Hooks: the identity for one process; uplift.distributed.DistributedTrainer overrides them.
+    def _device(self) -> torch.device:
+        return choose_device(self.config.device)
+
+    def _wrap(self, net: nn.Module, device: torch.device) -> nn.Module:
+        """The module whose forward runs in training (DDP wraps ``net`` here)."""
+        return net
+
+    def _batches(self, order: np.ndarray) -> Iterator[np.ndarray]:
+        """This process's minibatches (row indices) of one epoch's shuffled ``order``."""
+        size = self.config.batch_size
+        for s in range(math.ceil(len(order) / size)):
+            yield order[s * size : (s + 1) * size]
+
+    def _improved(self, best: TrainResult) -> None:
+        """Called when the validation score improves (DDP: rank 0 writes a checkpoint)."""
 
     def _loss(
         self,

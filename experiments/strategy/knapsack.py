@@ -228,7 +228,7 @@ def fill_along_hull(hull: Hull, arm, taken_count, budget_left: float) -> np.ndar
         for k, (users, a, dc, slope) in enumerate(
             zip(hull.idx, hull.arm, hull.dc, hull.slope, strict=True)
         ):
-            sel = np.flatnonzero(dc <= budget_left)  # few: the leftover is small
+            sel = np.flatnonzero((dc <= budget_left) & (slope > 0))  # few: the leftover is small
             sel = sel[taken_count[users[sel]] == k]  # the user's next segment
             if sel.size:
                 parts.append((users[sel], a[sel], dc[sel], slope[sel]))

@@ -1,0 +1,233 @@
+"""Data-parallel training of ``UpliftModel`` with DistributedDataParallel (uplift layer, torch).
+
+Every process runs the same program with the same arguments under ``torchrun`` (which sets
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``)::
+
+    context = init_from_env(device="auto")          # gloo on CPU, nccl on CUDA
+    model = fit_distributed(UpliftModel(random_state=0), X, treatment, y, control="none")
+    if context.is_main:
+        model.save(path)
+
+How a step is shared, so that W processes train the same model one process would:
+
+- Identical seeds: every process encodes the same data, draws the same splits, initial weights and
+  epoch permutation (DDP also broadcasts rank 0's weights when it wraps the network).
+- A ``DistributedSampler`` (no shuffling of its own, over that permutation) gives process r the
+  rows r, r+W, r+2W, ...; each process takes ``ceil(batch_size / W)`` of them per step, so when W
+  divides ``batch_size`` the W shards of step s are exactly the single-process minibatch s.
+- DDP averages the gradients; the losses are weighted means, so with equal shard weights the
+  average is the single-process gradient (up to floating-point order). Dropout masks differ per
+  rank (the torch seed is offset by the rank after wrapping), as they would across a batch.
+- Validation, early stopping and model selection: rank 0 scores the validation split and
+  broadcasts the score, so all processes stop at the same epoch and keep the same best state.
+- Checkpoints: rank 0 writes the best state of each member to ``checkpoint_dir`` when it
+  improves (atomically); saving the fitted model is rank 0's job too.
+
+With one process this path is bit-identical to the plain ``Trainer``. A non-decomposable batch
+term (the CFR ``balance`` penalty) is computed per shard, so it is close to, not equal to, the
+single-process one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+
+from uplift.trainer import TrainConfig, Trainer, TrainResult
+
+if TYPE_CHECKING:
+    from uplift.losses import OutcomeSpec
+    from uplift.model import UpliftModel
+    from uplift.trainer import TrainData
+
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process sits in the process group."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    backend: str
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def device(self) -> torch.device:
+        if self.backend == "nccl":
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+
+def backend_for(device: str) -> str:
+    """nccl when training runs on CUDA, gloo on CPU (``device`` as in ``UpliftModel``)."""
+    if device == "cpu":
+        return "gloo"
+    if device == "auto":
+        return "nccl" if torch.cuda.is_available() else "gloo"
+    if not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available; use 'auto' or 'cpu'")
+    return "nccl"
+
+
+def init_from_env(device: str = "auto", *, timeout_s: float = 600.0) -> DistributedContext:
+    """Join the process group that ``torchrun`` describes in the environment."""
+    missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
+    if missing and not dist.is_initialized():
+        raise RuntimeError(
+            f"{', '.join(missing)} not set: start this program with torchrun, e.g. "
+            "`torchrun --nproc-per-node 2 -m experiments.jobs.train_distributed ...`"
+        )
+    if not dist.is_initialized():
+        backend = backend_for(device)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group(backend, timeout=dt.timedelta(seconds=timeout_s))
+    return current_context()
+
+
+def current_context() -> DistributedContext:
+    if not dist.is_initialized():
+        raise RuntimeError("no process group: call uplift.distributed.init_from_env() first")
+    return DistributedContext(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", dist.get_rank())),
+        backend=str(dist.get_backend()),
+    )
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class DistributedTrainer(Trainer):
+    """``Trainer`` whose hooks shard each minibatch across the process group (see module doc)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        context: DistributedContext | None = None,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        self.context = context or current_context()
+        if not self.context.is_main:
+            config = replace(config, verbose=False)  # one progress bar, rank 0's
+        super().__init__(config)
+        self.checkpoint_dir = checkpoint_dir
+
+    def _device(self) -> torch.device:
+        return self.context.device
+
+    def _wrap(self, net: nn.Module, device: torch.device) -> nn.Module:
+        device_ids = [device.index] if device.type == "cuda" else None
+        wrapped = DistributedDataParallel(net, device_ids=device_ids)
+        torch.manual_seed(self.config.seed + self.context.rank)  # per-rank dropout masks
+        return wrapped
+
+    def _batches(self, order: np.ndarray) -> Iterator[np.ndarray]:
+        world = self.context.world_size
+        sampler = DistributedSampler(
+            range(len(order)), num_replicas=world, rank=self.context.rank, shuffle=False
+        )
+        shard = order[np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))]
+        size = math.ceil(self.config.batch_size / world)
+        for s in range(math.ceil(len(shard) / size)):  # same count on every rank (padded shards)
+            yield shard[s * size : (s + 1) * size]
+
+    def _loss(
+        self,
+        net: nn.Module,
+        spec: OutcomeSpec,
+        out: dict[str, torch.Tensor],
+        batch: dict[str, torch.Tensor],
+        n_arms: int,
+    ) -> torch.Tensor:
+        loss = super()._loss(net, spec, out, batch, n_arms)
+        # DDP waits for a gradient of every parameter in every step; DragonNet's epsilon gets
+        # none when beta == 0. A zero-weighted touch gives each one an exact zero gradient.
+        touch = sum(p.sum() for p in net.parameters() if p.requires_grad)
+        return loss + 0.0 * touch
+
+    def _validate(
+        self,
+        net: nn.Module,
+        spec: OutcomeSpec,
+        data: TrainData,
+        val_idx: np.ndarray,
+        pseudo: np.ndarray | None,
+        device: torch.device,
+    ) -> float:
+        score = torch.zeros(1, dtype=torch.float64, device=device)
+        if self.context.is_main:
+            score += super()._validate(net, spec, data, val_idx, pseudo, device)
+        dist.broadcast(score, src=0)  # every rank takes rank 0's decision
+        return float(score.item())
+
+    def _improved(self, best: TrainResult) -> None:
+        if not self.context.is_main or self.checkpoint_dir is None:
+            return
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        path = self.checkpoint_dir / f"member-seed{self.config.seed}.pt"
+        partial = path.with_suffix(".pt.partial")
+        torch.save(
+            {
+                "state_dict": {k: v.detach().cpu() for k, v in best.state_dict.items()},
+                "epoch": best.best_epoch,
+                "score": best.best_score,
+                "seed": self.config.seed,
+                "world_size": self.context.world_size,
+            },
+            partial,
+        )
+        partial.replace(path)  # a reader never sees half a checkpoint
+
+
+def fit_distributed(
+    model: UpliftModel,
+    X: Any,
+    treatment: Any,
+    y: Any,
+    *,
+    control: Any = None,
+    sample_weight: Any = None,
+    sequences: Any = None,
+    checkpoint_dir: str | Path | None = None,
+    context: DistributedContext | None = None,
+) -> UpliftModel:
+    """``model.fit(...)`` with every member trained by DDP; call it on every rank, same inputs."""
+    from uplift.fitting import fit_members
+
+    context = context or current_context()
+    if context.backend == "nccl" and model.device == "cpu":
+        raise ValueError("the process group uses nccl (CUDA) but model.device='cpu'; use 'auto'")
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    fit_members(
+        model,
+        X,
+        treatment,
+        y,
+        control=control,
+        sample_weight=sample_weight,
+        sequences=sequences,
+        trainer_factory=lambda config: DistributedTrainer(config, context, folder),
+    )
+    dist.barrier()
+    return model
