@@ -197,14 +197,14 @@ def speed_data(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndar
     return frame, arm, y
 
 
-def speed_worker(method: str, n: int) -> None:
+def speed_worker(method: str, n: int, quick: bool) -> None:
     import torch
 
     torch.set_num_threads(2)
     X, arm, y = speed_data(n)
     start = time.perf_counter()
     model = (
-        UpliftModel(random_state=0, verbose=False)
+        UpliftModel(random_state=0, verbose=False, **({"max_epochs": 5} if quick else {}))
         if method == "liftlab"
         else make_peer(method, random_state=0)
     ).fit(X, arm, y, control=0)
@@ -226,7 +226,9 @@ def speed_worker(method: str, n: int) -> None:
     )
 
 
-def bench_speed(sizes: list[int], peers: list[str], peer_max: int, timeout: int) -> str:
+def bench_speed(
+    sizes: list[int], peers: list[str], peer_max: int, timeout: int, quick: bool
+) -> str:
     lines = [
         "Speed (synthetic: 36 numeric + 4 categorical features, 4 arms, binary outcome; "
         "2 torch threads; each cell a fresh process)",
@@ -241,7 +243,14 @@ def bench_speed(sizes: list[int], peers: list[str], peer_max: int, timeout: int)
                 continue
             try:
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--speed-worker", method, str(n)],
+                    [
+                        sys.executable,
+                        __file__,
+                        "--speed-worker",
+                        method,
+                        str(n),
+                        *(["--quick"] * quick),
+                    ],
                     capture_output=True,
                     text=True,
                     timeout=timeout,
@@ -276,14 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed-sizes", default="10000,100000,1000000")
     p.add_argument("--speed-peer-max", type=int, default=100_000)
     p.add_argument("--write", action="store_true", help="write docs/benchmarks/uplift.md")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--speed-worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.speed_worker:
-        speed_worker(args.speed_worker[0], int(args.speed_worker[1]))
+        speed_worker(args.speed_worker[0], int(args.speed_worker[1]), args.quick)
         return 0
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
     sections, peers = split(args.sections), split(args.peers)
     out = []
@@ -301,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "speed" in sections:
         sizes = [int(s) for s in split(args.speed_sizes)]
-        out.append(bench_speed(sizes, peers, args.speed_peer_max, 1200))
+        out.append(bench_speed(sizes, peers, args.speed_peer_max, 1500, args.quick))
     text = "\n\n".join(out)
     print(text)
     if args.write:

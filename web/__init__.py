@@ -47,9 +47,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         extensions,
         incentives,
         layout,
+        observability,
+        reports,
         results,
     )
 
+    observability.init_app(app)  # first: times whole requests, sees final status
     db.init_app(app)
     extensions.init_app(app)
     errors.init_app(app)
@@ -59,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     experiments.init_app(app)
     results.init_app(app)
+    reports.init_app(app)
     incentives.init_app(app)
     api.init_app(app)
     return app

@@ -109,6 +109,12 @@ def _plan(
     pre_window_hours: int | None,
     exposures: FromClause | None,
 ) -> _Plan:
+    if pre_window_hours is not None and (
+        isinstance(pre_window_hours, bool)
+        or int(pre_window_hours) != pre_window_hours
+        or pre_window_hours <= 0
+    ):
+        raise ValidationError("pre_window_hours", "give a positive whole number of hours")
     if db.scalar(select(Experiment.id).where(Experiment.id == experiment_id)) is None:
         raise NotFoundError("experiment", experiment_id)
     variants = tuple(

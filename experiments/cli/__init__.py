@@ -17,6 +17,7 @@ from experiments.cli import (
     experiment_commands,
     serve,
     simulate,
+    strategy_commands,
     users,
 )
 
@@ -37,6 +38,8 @@ for group in (
     catalog.incentives,
     events.events,
     experiment_commands.experiments_group,
+    strategy_commands.models,
+    strategy_commands.strategy,
     simulate.simulate,
     demo.demo,
     serve.serve,

@@ -68,6 +68,58 @@ def declare_winner(summary: dict[str, Any]) -> None:
     summary["status"] = f"concluded, winner {winner}"
 
 
+DEMO_MODEL = {"representation": (64, 64), "head": (32,), "max_epochs": 25, "batch_size": 512}
+
+
+def train_demo_model(shop: Any, artifact_dir: Any) -> int | None:
+    """Train once per demo database (a later demo run keeps the first model)."""
+    from sqlalchemy import select
+
+    from experiments.db import ModelRun
+    from experiments.jobs.train import train_on_experiment
+    from experiments.services import demo_data, experiments
+
+    with transaction() as session:
+        experiment = experiments.get_experiment(session, demo_data.DEMO_EXPERIMENT)
+        done = session.scalar(
+            select(ModelRun.id).where(
+                ModelRun.experiment_id == experiment.id, ModelRun.status == "succeeded"
+            )
+        )
+        if done is not None:
+            return int(done)
+        run = train_on_experiment(
+            session, demo_data.DEMO_EXPERIMENT, shop.users, artifact_dir, params=dict(DEMO_MODEL)
+        )
+        run.promoted = True
+        return run.id
+
+
+def run_demo_strategy(shop: Any, run_id: int | None) -> str:
+    from experiments.jobs.strategy_run import run_strategy
+    from experiments.services import demo_data, strategies
+
+    key = f"from-{demo_data.DEMO_EXPERIMENT}"
+    with transaction() as session:
+        try:
+            strategy = strategies.get_strategy(session, key)
+        except Exception:  # noqa: BLE001 - no winner was declared: nothing to run
+            return "no strategy (no winner declared)"
+        if strategy.budget == 0:
+            # a budget of about 0.10 per user in the demo shop
+            strategies.update_strategy(
+                session,
+                key,
+                {"budget": 0.10 * shop.n_users, "status": "active", "model_run_id": run_id},
+                actor="demo",
+            )
+        plan = run_strategy(session, key, shop.users, actor="demo")
+    return (
+        f"{key}: spend {plan['spend']:,.0f} of {plan['budget']:,.0f}, expected incremental "
+        f"profit {plan['value']:,.0f}, users by arm {dict(zip(plan['arms'], plan['count_by_arm'], strict=True))}"
+    )
+
+
 def step(number: int, total: int, title: str, action: Callable[[], T]) -> T:
     click.echo(f"[{number}/{total}] {title} ...", nl=False)
     started = time.perf_counter()
@@ -104,7 +156,7 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
 
     config = settings()
     config.artifact_dir.mkdir(parents=True, exist_ok=True)
-    total = 7
+    total = 9
     with domain_errors():
         step(1, total, "database schema", lambda: migrate.upgrade(config.database_url))
 
@@ -162,6 +214,19 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
         lambda: run_demo_experiment(shop, experiment_start, seed),
     )
     step(7, total, "declare the winner the engine recommends", lambda: declare_winner(summary))
+    population_path = config.artifact_dir / "demo_population.parquet"
+    run_id = step(
+        8,
+        total,
+        "uplift model trained on the experiment's randomized users",
+        lambda: train_demo_model(shop, config.artifact_dir),
+    )
+    plan = step(
+        9,
+        total,
+        "budgeted strategy from the winner, decided for every user",
+        lambda: run_demo_strategy(shop, run_id),
+    )
     click.echo("")
     click.echo(
         f"catalog: {added[0]} incentives and {added[1]} metrics added; events stored: {stored}"
@@ -170,6 +235,9 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
         f"experiment {demo_data.DEMO_EXPERIMENT}: {summary['status']}; "
         f"{summary['recommendation']['action']} — {summary['recommendation']['reason']}"
     )
+    if run_id is not None:
+        click.echo(f"uplift model run {run_id}; strategy plan: {plan}")
+    click.echo(f"population features: {population_path}")
     click.echo(f"database: {config.database_url}")
     click.echo(f"admin login: {DEMO_ADMIN}")
     click.echo(f"password (shown once): {password}")

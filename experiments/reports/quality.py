@@ -34,9 +34,9 @@ def design_section(session: Session, experiment: Experiment) -> dict[str, Any]:
     incentives = {i.id: i.key for i in session.scalars(select(Incentive))}
     metrics = {m.id: m for m in session.scalars(select(Metric))}
     first, last = session.execute(
-        select(func.min(Assignment.first_exposure_at), func.max(Assignment.first_exposure_at)).where(
-            Assignment.experiment_id == experiment.id
-        )
+        select(
+            func.min(Assignment.first_exposure_at), func.max(Assignment.first_exposure_at)
+        ).where(Assignment.experiment_id == experiment.id)
     ).one()
     return {
         "key": experiment.key,

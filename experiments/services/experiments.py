@@ -447,6 +447,10 @@ def transition(
         after=snapshot(session, experiment),
         note=note,
     )
+    if to_status == "concluded" and winner is not None:
+        from experiments.services.strategies import feed_winner
+
+        feed_winner(session, experiment, actor=actor)
     return experiment
 
 

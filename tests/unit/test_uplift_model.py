@@ -41,8 +41,8 @@ def frame(n: int, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted():
-    X, labels, y, tau = simulate(3000)
-    model = UpliftModel(max_epochs=40, criterion="factual", **FAST).fit(
+    X, labels, y, tau = simulate(2000)
+    model = UpliftModel(max_epochs=25, criterion="factual", **FAST).fit(
         X, labels, y, control="control"
     )
     return model, tau, X
@@ -53,7 +53,7 @@ def test_recovers_effects(fitted) -> None:
     assert model.incentives_ == ["a", "b"]
     assert model.treatments_ == ["control", "a", "b"]
     est = model.effect(X)
-    assert est.shape == (3000, 2)
+    assert est.shape == (2000, 2)
     error = pehe(tau, est)
     constant = pehe(tau, np.broadcast_to(tau.mean(axis=0), tau.shape))  # ATE-only baseline
     assert (error < 0.25).all(), error

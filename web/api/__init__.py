@@ -8,7 +8,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def init_app(app: Flask) -> None:
-    from web.api import experiments, health, openapi, results, serving  # noqa: F401 - routes
+    from web.api import decide, experiments, health, openapi, results, serving  # noqa: F401
     from web.extensions import csrf
 
     csrf.exempt(bp)  # API clients authenticate with keys, not cookies

@@ -1,0 +1,296 @@
+"""Strategies: configuration, the winner feed from concluded experiments, serving one decision.
+
+A strategy decides which incentive (or none) each user gets, under a budget. Its approved arms come
+from an experiment's winner and the arms shown non-inferior to it; the winner is the fallback for
+users the model does not cover; the experiment's average effects calibrate the model's per-arm
+effects. Batch decisions are made by ``experiments.jobs.strategy_run`` (model scoring, knapsack);
+the web serves them from the decision log and decides users it has never seen with the fallback,
+through the same holdout and exploration buckets, so every served decision has a logged propensity.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from experiments.db import Decision, Experiment, Incentive, Strategy, utcnow
+from experiments.errors import ConflictError, NotFoundError, ValidationError
+from experiments.services import audit
+from experiments.services.catalog import check_key
+
+NON_INFERIORITY_MARGIN = -0.02  # relative lift of the primary metric, lower interval end
+
+
+def get_strategy(session: Session, key: str) -> Strategy:
+    strategy = session.scalar(select(Strategy).where(Strategy.key == key))
+    if strategy is None:
+        raise NotFoundError("strategy", key)
+    return strategy
+
+
+def list_strategies(session: Session) -> list[Strategy]:
+    return list(session.scalars(select(Strategy).order_by(Strategy.id.desc())))
+
+
+def snapshot(session: Session, strategy: Strategy) -> dict[str, Any]:
+    fallback = (
+        session.get(Incentive, strategy.fallback_incentive_id)
+        if strategy.fallback_incentive_id
+        else None
+    )
+    return {
+        "key": strategy.key,
+        "name": strategy.name,
+        "status": strategy.status,
+        "objective": strategy.objective,
+        "model_run_id": strategy.model_run_id,
+        "approved_incentives": list(strategy.approved_incentives),
+        "fallback": fallback.key if fallback else None,
+        "budget": strategy.budget,
+        "budget_period_days": strategy.budget_period_days,
+        "holdout_share": strategy.holdout_share,
+        "explore_share": strategy.explore_share,
+        "config": strategy.config,
+    }
+
+
+def _share(field: str, value: Any) -> float:
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(field, f"{value!r} is not a number between 0 and 1") from None
+    if not (math.isfinite(share) and 0 <= share < 1):
+        raise ValidationError(field, "must be at least 0 and below 1")
+    return share
+
+
+def _apply(session: Session, strategy: Strategy, data: Mapping[str, Any]) -> None:
+    catalog = {i.key: i for i in session.scalars(select(Incentive))}
+    if "name" in data:
+        strategy.name = str(data["name"] or "").strip() or strategy.key
+    if "budget" in data:
+        try:
+            budget = float(data["budget"])
+        except (TypeError, ValueError):
+            raise ValidationError(
+                "budget", "give the budget as a number of currency units"
+            ) from None
+        if not math.isfinite(budget) or budget < 0:
+            raise ValidationError("budget", "must be a finite amount of at least 0")
+        strategy.budget = budget
+    for field in ("holdout_share", "explore_share"):
+        if field in data:
+            setattr(strategy, field, _share(field, data[field]))
+    if strategy.holdout_share + strategy.explore_share >= 1:
+        raise ValidationError("explore_share", "holdout and exploration together must stay below 1")
+    if "objective" in data:
+        if data["objective"] not in ("profit", "revenue", "orders"):
+            raise ValidationError("objective", "use profit, revenue or orders")
+        strategy.objective = data["objective"]
+    if "approved_incentives" in data:
+        keys = list(data["approved_incentives"] or [])
+        unknown = [k for k in keys if k not in catalog]
+        if unknown:
+            raise ValidationError("approved_incentives", f"{unknown[0]!r} is not in the catalog")
+        strategy.approved_incentives = keys
+    if "fallback" in data:
+        fallback = data["fallback"]
+        if fallback is not None and fallback not in catalog:
+            raise ValidationError("fallback", f"{fallback!r} is not in the catalog")
+        strategy.fallback_incentive_id = catalog[fallback].id if fallback else None
+    if "model_run_id" in data:
+        strategy.model_run_id = data["model_run_id"]
+    if "config" in data:
+        if not isinstance(data["config"], Mapping):
+            raise ValidationError("config", "must be an object")
+        strategy.config = {**strategy.config, **data["config"]}
+    if "status" in data:
+        if data["status"] not in ("draft", "active", "paused"):
+            raise ValidationError("status", "use draft, active or paused")
+        strategy.status = data["status"]
+
+
+def create_strategy(session: Session, data: Mapping[str, Any], *, actor: str) -> Strategy:
+    key = check_key("key", str(data.get("key", "")))
+    if session.scalar(select(Strategy.id).where(Strategy.key == key)) is not None:
+        raise ConflictError("key", f"a strategy {key!r} already exists; choose another key")
+    strategy = Strategy(key=key, name=key, approved_incentives=[], config={})
+    session.add(strategy)
+    _apply(session, strategy, data)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="strategy.create",
+        entity_type="strategy",
+        entity_id=key,
+        after=snapshot(session, strategy),
+    )
+    return strategy
+
+
+def update_strategy(session: Session, key: str, data: Mapping[str, Any], *, actor: str) -> Strategy:
+    strategy = get_strategy(session, key)
+    before = snapshot(session, strategy)
+    _apply(session, strategy, data)
+    strategy.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="strategy.update",
+        entity_type="strategy",
+        entity_id=key,
+        before=before,
+        after=snapshot(session, strategy),
+    )
+    return strategy
+
+
+def feed_winner(session: Session, experiment: Experiment, *, actor: str) -> Strategy | None:
+    """Create or update the strategy fed by a concluded experiment with a declared winner."""
+    from experiments.services import results
+
+    if not experiment.winner_variant_key:
+        return None
+    variants = {v.key: v for v in experiment.variants}
+    winner = variants[experiment.winner_variant_key]
+    incentive_keys = {i.id: i.key for i in session.scalars(select(Incentive))}
+    latest = results.latest(session, experiment.key) or {"metrics": []}
+    primary = next((m for m in latest["metrics"] if m["role"] == "primary"), None)
+    harmed = {
+        v["variant"]
+        for m in latest["metrics"]
+        if m["role"] == "guardrail"
+        for v in m["variants"]
+        if v.get("harm")
+    }
+    approved, calibration = [], {}
+    control_mean = primary["variants"][0]["mean"] if primary else None
+    for row in primary["variants"][1:] if primary else []:
+        variant = variants.get(row["variant"])
+        if variant is None or variant.incentive_id is None:
+            continue
+        key = incentive_keys[variant.incentive_id]
+        if control_mean is not None and row["mean"] is not None:
+            calibration[key] = {"experiment_ate": row["mean"] - control_mean}
+        non_inferior = (
+            row.get("ci") and row["ci"][0] is not None and row["ci"][0] >= NON_INFERIORITY_MARGIN
+        )
+        if row["variant"] not in harmed and (variant is winner or non_inferior):
+            approved.append(key)
+    fallback = incentive_keys.get(winner.incentive_id) if winner.incentive_id else None
+    if fallback and fallback not in approved:
+        approved.insert(0, fallback)
+    data = {
+        "name": f"From {experiment.name}",
+        "approved_incentives": approved,
+        "fallback": fallback,
+        "config": {"source_experiment": experiment.key, "calibration": calibration},
+    }
+    key = f"from-{experiment.key}"[:100]
+    existing = session.scalar(select(Strategy).where(Strategy.key == key))
+    if existing is None:
+        strategy = create_strategy(session, {"key": key, **data}, actor=actor)
+    else:
+        strategy = update_strategy(session, key, data, actor=actor)
+    strategy.source_experiment_id = experiment.id
+    session.flush()
+    return strategy
+
+
+def decide(
+    session: Session, key: str, unit_id: str, features: Mapping[str, Any] | None = None
+) -> Decision:
+    """The unit's decision: its latest batch decision, else the fallback through the buckets."""
+    from experiments.strategy import allocate
+
+    if not isinstance(unit_id, str) or not unit_id.strip() or len(unit_id) > 200:
+        raise ValidationError("unit_id", "give a non-empty string of at most 200 characters")
+    if features is not None and not isinstance(features, Mapping):
+        raise ValidationError("features", "must be an object")
+    strategy = get_strategy(session, key)
+    if strategy.status != "active":
+        raise ConflictError("status", f"strategy {key!r} is {strategy.status}; activate it first")
+    existing = session.scalar(
+        select(Decision)
+        .where(Decision.strategy_id == strategy.id, Decision.unit_id == unit_id)
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
+    if existing is not None:
+        return existing
+    import numpy as np
+
+    fallback_id = strategy.fallback_incentive_id
+    approved = [
+        i for i in session.scalars(select(Incentive)) if i.key in strategy.approved_incentives
+    ]
+    if not approved:
+        raise ValidationError("approved_incentives", f"strategy {key!r} approves no incentive")
+    names = [i.key for i in approved]
+    # value 1 for the fallback only: the exploit choice is the fallback, explore stays uniform
+    value = np.array([[1.0 if i.id == fallback_id else 0.0 for i in approved]])
+    plan = allocate(
+        value,
+        np.zeros_like(value),
+        budget=0.0,
+        holdout=strategy.holdout_share,
+        explore=strategy.explore_share,
+        unit_ids=[unit_id],
+        arms=names,
+        salt=f"strategy:{strategy.key}",
+        hash_version=2,
+    )
+    arm = int(plan.arm[0])
+    decision = Decision(
+        decision_id=uuid.uuid4().hex,
+        strategy_id=strategy.id,
+        unit_id=unit_id,
+        incentive_id=approved[arm].id if arm >= 0 else None,
+        bucket=str(plan.bucket[0]),
+        propensity=float(plan.propensity[0]),
+        expected_value=0.0,
+        expected_cost=0.0,
+        context={"source": "online-fallback", "features": dict(features or {})},
+    )
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def spend_summary(session: Session, key: str) -> dict[str, Any]:
+    """Planned spend by incentive from the decision log (the ledger)."""
+    strategy = get_strategy(session, key)
+    names = {i.id: i.key for i in session.scalars(select(Incentive))}
+    rows = session.execute(
+        select(
+            Decision.incentive_id,
+            Decision.bucket,
+            func.count(),
+            func.sum(Decision.expected_cost),
+            func.sum(Decision.expected_value),
+        )
+        .where(Decision.strategy_id == strategy.id)
+        .group_by(Decision.incentive_id, Decision.bucket)
+    ).all()
+    ledger = [
+        {
+            "incentive": names.get(i, "none") if i else "none",
+            "bucket": b,
+            "users": int(n),
+            "expected_cost": float(c or 0),
+            "expected_value": float(v or 0),
+        }
+        for i, b, n, c, v in rows
+    ]
+    return {
+        "budget": strategy.budget,
+        "planned_spend": sum(r["expected_cost"] for r in ledger),
+        "ledger": sorted(ledger, key=lambda r: (r["incentive"], r["bucket"])),
+    }
