@@ -18,10 +18,14 @@ class ConfigurationError(LiftlabError):
 class ValidationError(LiftlabError):
     """Bad input. ``field`` names the offending field; the message says how to fix it."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(
+        self, field: str, message: str, errors: list[dict[str, object]] | None = None
+    ) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        # every problem found, for batch inputs: [{"index": i, "field": ..., "reason": ...}, ...]
+        self.errors = errors or []
 
 
 class NotFoundError(LiftlabError):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from uplift.model import UpliftModel
     from uplift.trainer import TrainConfig, Trainer
 
-MAX_STEPS = 6000  # gradient steps budget when max_epochs is None
+MAX_STEPS = 3000  # gradient steps budget when max_epochs is None
 MIN_ROWS_PER_ARM = 4
 SMALL_DATA = 20_000  # users; up to here the wide CFRNet-sized network is the default
 DR_MIN_VAL_PER_ARM = 1_000  # validation users per arm before the DR criterion is trusted

@@ -47,9 +47,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         extensions,
         incentives,
         layout,
+        models,
         observability,
         reports,
         results,
+        strategy,
     )
 
     observability.init_app(app)  # first: times whole requests, sees final status
@@ -64,5 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     results.init_app(app)
     reports.init_app(app)
     incentives.init_app(app)
+    models.init_app(app)
+    strategy.init_app(app)
     api.init_app(app)
     return app

@@ -25,12 +25,20 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _respond(status: int, title: str, message: str, field: str | None = None) -> Response:
+def _respond(
+    status: int,
+    title: str,
+    message: str,
+    field: str | None = None,
+    errors: list[dict[str, object]] | None = None,
+) -> Response:
     close_session()  # roll back whatever the failed request wrote
     if _wants_json():
         body: dict[str, object] = {"error": title, "message": message, "status": status}
         if field:
             body["field"] = field
+        if errors:
+            body["errors"] = errors
         response = jsonify(body)
     else:
         response = Response(
@@ -52,7 +60,7 @@ def handle_csrf(exc: CSRFError) -> Response:
 
 def handle_domain(exc: LiftlabError) -> Response:
     if isinstance(exc, ValidationError):
-        return _respond(400, "Bad Request", str(exc), exc.field)
+        return _respond(400, "Bad Request", str(exc), exc.field, exc.errors)
     if isinstance(exc, NotFoundError):
         return _respond(404, "Not Found", str(exc))
     if isinstance(exc, ConflictError):

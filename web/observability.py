@@ -167,10 +167,22 @@ def _finish_request(response: Response) -> Response:
     return response
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (test runners and servers swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_access_log() -> None:
     """JSON lines on stderr for ``liftlab.access``, once per process (not via the root logger)."""
     if not any(isinstance(h.formatter, JsonFormatter) for h in access_log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(JsonFormatter())
         access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)

@@ -88,6 +88,11 @@ def cross_check(
     with warnings.catch_warnings():
         # EconML 0.17 leaves scikit-learn defaults that scikit-learn 1.9 announces will change
         warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
+        # its linear final stage sees features that are collinear by construction (category
+        # shares summing to one); the average effect is unaffected, its coefficients unused
+        warnings.filterwarnings(
+            "ignore", message="Co-variance matrix is underdetermined", module="econml"
+        )
         dr = make_peer("dr_learner", random_state=seed).fit(X, t, y, control="none")
         forest = make_peer("causal_forest", random_state=seed).fit(X, t, y, control="none")
         dr_effects, forest_effects = dr.effect(X), forest.effect(X)

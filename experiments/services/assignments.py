@@ -54,6 +54,19 @@ def running_experiments(session: Session) -> list[Experiment]:
     )
 
 
+MAX_UNITS = 1_000
+
+
+def _check_unit(index: int | None, unit_id: Any, attributes: Any) -> None:
+    where = "" if index is None else f"units[{index}]."
+    if not isinstance(unit_id, str) or not unit_id.strip() or len(unit_id) > 200:
+        raise ValidationError(
+            f"{where}unit_id", "give a non-empty string of at most 200 characters"
+        )
+    if attributes is not None and not isinstance(attributes, Mapping):
+        raise ValidationError(f"{where}attributes", "must be an object of user attributes")
+
+
 def assign(
     session: Session,
     unit_id: str,
@@ -62,74 +75,81 @@ def assign(
     now: dt.datetime | None = None,
 ) -> list[Served]:
     """Serve ``unit_id`` in every running experiment it qualifies for; record first exposures."""
-    if not isinstance(unit_id, str) or not unit_id.strip() or len(unit_id) > 200:
-        raise ValidationError("unit_id", "give a non-empty string of at most 200 characters")
-    if attributes is not None and not isinstance(attributes, Mapping):
-        raise ValidationError("attributes", "must be an object of user attributes")
-    attrs = {**(attributes or {}), "id": unit_id}
+    _check_unit(None, unit_id, attributes)
+    return assign_many(session, [(unit_id, attributes)], now=now)[0]
+
+
+def assign_many(
+    session: Session,
+    units: list[tuple[str, Mapping[str, Any] | None]],
+    *,
+    now: dt.datetime | None = None,
+) -> list[list[Served]]:
+    """``assign`` for a batch of units with a handful of queries in all (server-side batching)."""
+    if len(units) > MAX_UNITS:
+        raise ValidationError("units", f"at most {MAX_UNITS} units per request; split the batch")
+    for i, (unit_id, attributes) in enumerate(units):
+        _check_unit(i, unit_id, attributes)
     experiments = running_experiments(session)
-    if not experiments:
-        return []
-    stored = {
-        row.experiment_id: row
-        for row in session.scalars(
+    if not experiments or not units:
+        return [[] for _ in units]
+    ids = [e.id for e in experiments]
+    unit_ids = list({u for u, _ in units})
+
+    def stored_rows() -> dict[tuple[int, str], Assignment]:
+        rows = session.scalars(
             select(Assignment).where(
-                Assignment.unit_id == unit_id,
-                Assignment.experiment_id.in_([e.id for e in experiments]),
+                Assignment.unit_id.in_(unit_ids), Assignment.experiment_id.in_(ids)
             )
         )
-    }
+        return {(r.experiment_id, r.unit_id): r for r in rows}
+
+    stored = stored_rows()
     incentives = {i.id: i for i in session.scalars(select(Incentive))}
+    configs = {e.id: assignment_config(e) for e in experiments}
     now = now or utcnow()
-    served: list[Served] = []
-    fresh: list[dict[str, Any]] = []
-    pending: list[tuple[Experiment, str]] = []
-    for experiment in experiments:
-        by_id = {v.id: v for v in experiment.variants}
-        if experiment.id in stored:
-            variant = by_id[stored[experiment.id].variant_id]
-            served.append(
-                _served(
-                    experiment,
-                    variant,
-                    incentives,
-                    "sticky",
-                    stored[experiment.id].first_exposure_at,
-                )
+    plan: list[list[tuple[Experiment, Any, str]]] = []
+    fresh: dict[tuple[int, str], dict[str, Any]] = {}
+    for unit_id, attributes in units:
+        attrs = {**(attributes or {}), "id": unit_id}
+        mine: list[tuple[Experiment, Any, str]] = []
+        for experiment in experiments:
+            if (experiment.id, unit_id) in stored:
+                mine.append((experiment, None, "sticky"))
+                continue
+            result = run_experiment(configs[experiment.id], attrs)
+            if result.variation is None:
+                continue
+            variant = experiment.variants[result.variation]
+            if result.reason == Reason.FORCED:
+                mine.append((experiment, variant, "forced"))
+                continue
+            fresh.setdefault(
+                (experiment.id, unit_id),
+                {
+                    "experiment_id": experiment.id,
+                    "unit_id": unit_id,
+                    "variant_id": variant.id,
+                    "first_exposure_at": now,
+                },
             )
-            continue
-        result = run_experiment(assignment_config(experiment), attrs)
-        if result.variation is None:
-            continue
-        variant = experiment.variants[result.variation]
-        if result.reason == Reason.FORCED:
-            served.append(_served(experiment, variant, incentives, "forced", None))
-            continue
-        fresh.append(
-            {
-                "experiment_id": experiment.id,
-                "unit_id": unit_id,
-                "variant_id": variant.id,
-                "first_exposure_at": now,
-            }
-        )
-        pending.append((experiment, "assigned"))
+            mine.append((experiment, None, "assigned"))
+        plan.append(mine)
     if fresh:
-        _insert_ignore(session, fresh)
-        winners = {
-            row.experiment_id: row
-            for row in session.scalars(
-                select(Assignment).where(
-                    Assignment.unit_id == unit_id,
-                    Assignment.experiment_id.in_([e.id for e, _ in pending]),
-                )
-            )
-        }
-        for experiment, reason in pending:
-            row = winners[experiment.id]
-            variant = next(v for v in experiment.variants if v.id == row.variant_id)
-            served.append(_served(experiment, variant, incentives, reason, row.first_exposure_at))
-    return served
+        _insert_ignore(session, list(fresh.values()))
+        stored = stored_rows()
+    out: list[list[Served]] = []
+    for (unit_id, _), mine in zip(units, plan, strict=True):
+        served = []
+        for experiment, variant, reason in mine:
+            if variant is not None:  # forced: served, never recorded
+                served.append(_served(experiment, variant, incentives, reason, None))
+                continue
+            row = stored[(experiment.id, unit_id)]
+            chosen = next(v for v in experiment.variants if v.id == row.variant_id)
+            served.append(_served(experiment, chosen, incentives, reason, row.first_exposure_at))
+        out.append(served)
+    return out
 
 
 def _served(

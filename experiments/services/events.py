@@ -9,6 +9,7 @@ safe when several processes ingest the same events at once.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from sqlalchemy.orm import Session
 from experiments.db import Event, utcnow
 from experiments.errors import ValidationError
 
-MAX_BATCH = 50_000
+MAX_BATCH = 10_000
+MAX_PROPERTIES_BYTES = 8_192
+MAX_FUTURE = dt.timedelta(hours=1)  # clock skew allowed for client timestamps
 _CHUNK = 5_000
 
 
@@ -82,14 +85,24 @@ def validate_event(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
             raise ValidationError(f"events[{index}].value", "must be finite (no NaN or infinity)")
         value = float(value)
     properties = row.get("properties")
-    if properties is not None and not isinstance(properties, Mapping):
-        raise ValidationError(f"events[{index}].properties", "must be a JSON object or null")
+    if properties is not None:
+        if not isinstance(properties, Mapping):
+            raise ValidationError(f"events[{index}].properties", "must be a JSON object or null")
+        if len(json.dumps(properties, default=str)) > MAX_PROPERTIES_BYTES:
+            raise ValidationError(
+                f"events[{index}].properties", f"is larger than {MAX_PROPERTIES_BYTES} bytes"
+            )
+    occurred_at = _timestamp(index, row.get("occurred_at"))
+    if occurred_at > utcnow() + MAX_FUTURE:
+        raise ValidationError(
+            f"events[{index}].occurred_at", "is in the future; send the time the event happened"
+        )
     return {
         "event_id": _text(index, row, "event_id", 200),
         "unit_id": _text(index, row, "unit_id", 200),
         "name": _text(index, row, "name", 100),
         "value": value,
-        "occurred_at": _timestamp(index, row.get("occurred_at")),
+        "occurred_at": occurred_at,
         "properties": dict(properties) if properties is not None else None,
     }
 
@@ -110,9 +123,25 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 
 def ingest(session: Session, events: Iterable[Mapping[str, Any]]) -> IngestResult:
     """Validate every event, then insert the new ones. Never commits (the caller does)."""
-    rows = [validate_event(i, row) for i, row in enumerate(events)]
-    if len(rows) > MAX_BATCH:
-        raise ValidationError("events", f"at most {MAX_BATCH} events per batch; split the batch")
+    events = list(events)
+    if len(events) > MAX_BATCH:
+        raise ValidationError("events", f"at most {MAX_BATCH:,} events per batch; split the batch")
+    rows: list[dict[str, Any]] = []
+    problems: list[dict[str, object]] = []
+    first: ValidationError | None = None
+    for i, raw in enumerate(events):
+        try:
+            rows.append(validate_event(i, raw))
+        except ValidationError as exc:
+            first = first or exc
+            field = exc.field.removeprefix(f"events[{i}]").lstrip(".") or "event"
+            problems.append({"index": i, "field": field, "reason": exc.message})
+    if first is not None:
+        raise ValidationError(
+            first.field,
+            f"{first.message} ({len(problems)} bad row(s) in the batch; nothing was stored)",
+            errors=problems,
+        )
     received_at = utcnow()
     seen: set[str] = set()
     unique = []

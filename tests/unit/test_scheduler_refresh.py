@@ -159,6 +159,8 @@ def test_process_exits_cleanly_on_sigterm(sessions, db_url: str, tmp_path: Path)
         stderr=subprocess.PIPE,
         text=True,
     )
+    watchdog = threading.Timer(180, process.kill)  # never hang the suite on a stuck child
+    watchdog.start()
     try:
         events = []
         assert process.stderr is not None
@@ -169,6 +171,7 @@ def test_process_exits_cleanly_on_sigterm(sessions, db_url: str, tmp_path: Path)
         process.send_signal(signal.SIGTERM)
         _, rest = process.communicate(timeout=60)
     finally:
+        watchdog.cancel()
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0

@@ -81,7 +81,8 @@ def test_lifecycle_is_audited_and_only_allowed_transitions(client, keys, app) ->
     assert got["status"] == "concluded" and got["winner"] == "ten"
     with app.extensions["liftlab.sessions"]() as session:
         actions = list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
-    assert actions[-4:] == [
+    assert actions[-1] == "strategy.create"  # the declared winner feeds a strategy
+    assert actions[-5:-1] == [
         "experiment.create",
         "experiment.running",
         "experiment.stopped",
@@ -139,32 +140,33 @@ def test_assignment_is_deterministic_sticky_and_recorded_once(client, keys, app)
     assert _count(app, Assignment) == n_assigned + (1 if first["assignments"] else 0)
 
 
-def test_features_payload_assigns_like_the_growthbook_sdk(client, keys) -> None:
+def test_features_payload_assigns_10000_users_like_the_growthbook_sdk(client, keys) -> None:
     from growthbook import GrowthBook
 
     _running(client, keys)
     payload = call(client, "GET", "/features", keys["app"]).get_json()
     assert "checkout-discount" in payload["features"]
     incentive_of = {"control": "none", "ten": "discount_10", "ship": "free_shipping"}
-    checked = 0
-    for i in range(300):
-        unit, country = f"sdk-{i}", ("DE" if i % 3 else "US")
-        ours = call(
-            client,
-            "POST",
-            "/assign",
-            keys["app"],
-            {"unit_id": unit, "attributes": {"country": country}},
-        ).get_json()
-        gb = GrowthBook(attributes={"id": unit, "country": country}, features=payload["features"])
-        theirs = gb.get_feature_value("checkout-discount", "none")
-        expected = (
-            incentive_of[ours["assignments"][0]["variant"]] if ours["assignments"] else "none"
-        )
-        assert theirs == expected, unit
-        checked += bool(ours["assignments"])
-        gb.destroy()
-    assert checked > 100
+    ours = {}
+    for start in range(0, 10_000, 1_000):
+        units = [
+            {"unit_id": f"sdk-{i}", "attributes": {"country": ("DE" if i % 3 else "US")}}
+            for i in range(start, start + 1_000)
+        ]
+        body = call(client, "POST", "/assign", keys["app"], {"units": units}).get_json()
+        for unit, result in zip(units, body["results"], strict=True):
+            ours[unit["unit_id"]] = (unit["attributes"], result["assignments"])
+    assert len(ours) == 10_000
+    gb = GrowthBook(features=payload["features"])
+    in_experiment = 0
+    for unit, (attributes, assigned) in ours.items():
+        gb.set_attributes({"id": unit, **attributes})
+        expected = incentive_of[assigned[0]["variant"]] if assigned else "none"
+        assert gb.get_feature_value("checkout-discount", "none") == expected, unit
+        in_experiment += bool(assigned)
+    gb.destroy()
+    # 80% coverage of the two thirds that match the condition
+    assert 5_000 < in_experiment < 5_700
 
 
 def test_events_are_idempotent(client, keys, app) -> None:
@@ -271,6 +273,37 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(
         _count(app, AuditEntry),
     )
     assert after == before
+
+
+def test_every_bad_row_is_listed_and_nothing_is_stored(client, keys, app) -> None:
+    good = {
+        "event_id": "ok",
+        "unit_id": "u",
+        "name": "order",
+        "value": 1.0,
+        "occurred_at": "2026-11-01T10:00:00Z",
+    }
+    batch = [
+        good,
+        {**good, "event_id": "f1", "occurred_at": "2099-01-01T00:00:00Z"},
+        {**good, "event_id": "f2", "properties": {"blob": "x" * 10_000}},
+        {**good, "event_id": "f3", "value": True},
+        {**good, "unit_id": None, "event_id": "f4"},
+    ]
+    response = call(client, "POST", "/events", keys["pipe"], {"events": batch})
+    assert response.status_code == 400
+    errors = response.get_json()["errors"]
+    assert [(e["index"], e["field"]) for e in errors] == [
+        (1, "occurred_at"),
+        (2, "properties"),
+        (3, "value"),
+        (4, "unit_id"),
+    ]
+    assert "future" in errors[0]["reason"]
+    too_many = [{**good, "event_id": f"m{i}"} for i in range(10_001)]
+    response = call(client, "POST", "/events", keys["pipe"], {"events": too_many})
+    assert response.status_code == 400 and "10,000" in response.get_json()["message"]
+    assert _count(app, Event) == 0
 
 
 def test_bad_event_in_a_batch_stores_nothing(client, keys, app) -> None:

@@ -122,13 +122,17 @@ def test_one_json_log_line_per_request_with_the_request_id(client, log_lines) ->
     assert third["request_id"] == generated.headers["X-Request-ID"]
 
 
-def test_access_log_has_one_json_handler_however_many_apps(settings) -> None:  # type: ignore[no-untyped-def]
+def test_access_log_writes_json_to_stderr_once_however_many_apps(settings, capsys) -> None:  # type: ignore[no-untyped-def]
     from web import create_app
 
     apps = [create_app({"TESTING": True, "LIFTLAB_SETTINGS": settings}) for _ in range(2)]
     json_handlers = [h for h in access_log.handlers if isinstance(h.formatter, JsonFormatter)]
     assert len(json_handlers) == 1
     assert access_log.propagate is False
+    capsys.readouterr()
+    apps[1].test_client().get("/healthz", headers={"X-Request-ID": "stderr-check"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(x["path"], x["request_id"]) for x in lines] == [("/healthz", "stderr-check")]
     disabled = create_app({"TESTING": True, "LIFTLAB_SETTINGS": settings, "METRICS_ENABLED": False})
     assert disabled.test_client().get("/metrics").status_code == 404
     for app in [*apps, disabled]:

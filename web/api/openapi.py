@@ -16,6 +16,18 @@ ERROR = {
         "message": {"type": "string"},
         "field": {"type": "string"},
         "status": {"type": "integer"},
+        "errors": {
+            "type": "array",
+            "description": "every bad row of a batch: index, field, reason",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "field": {"type": "string"},
+                    "reason": {"type": "string"},
+                },
+            },
+        },
     },
     "required": ["error", "message", "status"],
 }

@@ -16,27 +16,41 @@ from web.api.openapi import PATHS, op
 from web.db import get_session
 
 
+def _served_json(served: list[assignments.Served]) -> list[dict[str, object]]:
+    return [
+        {
+            **asdict(s),
+            "first_exposure_at": s.first_exposure_at.isoformat() if s.first_exposure_at else None,
+        }
+        for s in served
+    ]
+
+
 @bp.route("/assign", methods=["POST"])
 @require_scope("assign")
 def assign() -> Response:
+    """One unit (``unit_id``, ``attributes``) or a batch (``units``: up to 1,000 of them)."""
     data = json_object()
     session = get_session()
-    served = assignments.assign(session, data.get("unit_id"), data.get("attributes"))
+    if "units" in data:
+        units = data["units"]
+        if not isinstance(units, list) or not all(isinstance(u, dict) for u in units):
+            raise ValidationError("units", "send a list of {unit_id, attributes} objects")
+        served = assignments.assign_many(
+            session, [(u.get("unit_id"), u.get("attributes")) for u in units]
+        )
+        session.commit()
+        return jsonify(
+            {
+                "results": [
+                    {"unit_id": u["unit_id"], "assignments": _served_json(s)}
+                    for u, s in zip(units, served, strict=True)
+                ]
+            }
+        )
+    served_one = assignments.assign(session, data.get("unit_id"), data.get("attributes"))
     session.commit()
-    return jsonify(
-        {
-            "unit_id": data["unit_id"],
-            "assignments": [
-                {
-                    **asdict(s),
-                    "first_exposure_at": s.first_exposure_at.isoformat()
-                    if s.first_exposure_at
-                    else None,
-                }
-                for s in served
-            ],
-        }
-    )
+    return jsonify({"unit_id": data["unit_id"], "assignments": _served_json(served_one)})
 
 
 @bp.route("/features", methods=["GET"])
@@ -69,10 +83,22 @@ PATHS["/assign"] = {
         "assign",
         request={
             "type": "object",
-            "required": ["unit_id"],
+            "description": "one unit, or `units` with up to 1,000 of them (answer: `results`)",
             "properties": {
                 "unit_id": {"type": "string", "maxLength": 200},
                 "attributes": {"type": "object"},
+                "units": {
+                    "type": "array",
+                    "maxItems": 1000,
+                    "items": {
+                        "type": "object",
+                        "required": ["unit_id"],
+                        "properties": {
+                            "unit_id": {"type": "string", "maxLength": 200},
+                            "attributes": {"type": "object"},
+                        },
+                    },
+                },
             },
         },
         response={
@@ -106,7 +132,7 @@ PATHS["/features"] = {
 }
 PATHS["/events"] = {
     "post": op(
-        "Ingest events; idempotent by event_id, all-or-nothing per batch (max 50,000)",
+        "Ingest events; idempotent by event_id, all-or-nothing per batch (max 10,000)",
         "ingest",
         request={
             "type": "object",

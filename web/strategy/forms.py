@@ -1,0 +1,91 @@
+"""The strategy configuration form (CSRF-protected). ``strategies.update_strategy`` validates it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import FloatField, SelectField, SelectMultipleField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from experiments.db import Incentive, ModelRun
+
+NUMBER = "give a number"
+SHARE = {"step": "any", "min": 0, "max": 0.99}
+
+
+class CheckboxListField(SelectMultipleField):
+    """A multiple choice shown as labelled checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class StrategyForm(FlaskForm):
+    budget = FloatField(
+        "Budget (currency units per period)",
+        validators=[InputRequired(message=NUMBER)],
+        render_kw={"step": "any", "min": 0},
+    )
+    holdout_share = FloatField(
+        "Holdout share (no incentive, 0–1)",
+        validators=[InputRequired(message=NUMBER)],
+        render_kw=SHARE,
+    )
+    explore_share = FloatField(
+        "Exploration share (random arm, 0–1)",
+        validators=[InputRequired(message=NUMBER)],
+        render_kw=SHARE,
+    )
+    objective = SelectField("Objective", choices=["profit", "revenue", "orders"])
+    status = SelectField("Status", choices=["draft", "active", "paused"])
+    approved_incentives = CheckboxListField("Approved incentives", validate_choice=False)
+    fallback = SelectField("Fallback (users the model does not cover)", validate_choice=False)
+    model_run_id = SelectField("Uplift model")
+
+    def set_choices(
+        self, incentives: list[Incentive], runs: list[ModelRun], experiment_keys: dict[int, str]
+    ) -> None:
+        labelled = [SelectChoice(i.key, f"{i.name} ({i.key})") for i in incentives]
+        self.approved_incentives.choices = list(labelled)
+        self.fallback.choices = [SelectChoice("", "— none —"), *labelled]
+        self.model_run_id.choices = [
+            SelectChoice("", "the promoted run of the source experiment"),
+            *(
+                SelectChoice(
+                    str(r.id),
+                    f"#{r.id} {r.architecture} on "
+                    f"{experiment_keys.get(r.experiment_id or 0, 'no experiment')}"
+                    f"{' (promoted)' if r.promoted else ''}",
+                )
+                for r in runs
+                if r.status == "succeeded"
+            ),
+        ]
+
+    def to_data(self) -> dict[str, Any]:
+        """What ``update_strategy`` takes."""
+        run = self.model_run_id.data
+        return {
+            "budget": self.budget.data,
+            "holdout_share": self.holdout_share.data,
+            "explore_share": self.explore_share.data,
+            "objective": self.objective.data,
+            "status": self.status.data,
+            "approved_incentives": list(self.approved_incentives.data or []),
+            "fallback": self.fallback.data or None,
+            "model_run_id": int(run) if run else None,
+        }
+
+
+def initial_data(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The form's values from ``strategies.snapshot``."""
+    run = snapshot["model_run_id"]
+    return {
+        **{k: snapshot[k] for k in ("budget", "holdout_share", "explore_share")},
+        **{k: snapshot[k] for k in ("objective", "status", "approved_incentives")},
+        "fallback": snapshot["fallback"] or "",
+        "model_run_id": str(run) if run else "",
+    }

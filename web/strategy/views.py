@@ -1,0 +1,119 @@
+"""Strategy pages: the list, one strategy (configuration form, plan, frontier, calibration,
+decision log, spend ledger) and saving its configuration.
+
+Batch decisions are a job (``liftlab strategy run KEY --population PATH``); these pages show what
+the last run planned and decided, and the command to run again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from experiments.db import Experiment, Strategy
+from experiments.errors import ConflictError, ValidationError
+from experiments.services import catalog, models, strategies
+from web.auth.user import actor, role_required
+from web.db import get_session
+from web.strategy import bp
+from web.strategy.chart import frontier_chart
+from web.strategy.decisions import decision_page
+from web.strategy.forms import StrategyForm, initial_data
+
+BUCKETS = ("holdout", "explore", "exploit")  # the order of the plan's count_by_bucket
+
+
+def plan_rows(plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The plan's per-arm and per-bucket numbers as table rows."""
+    if not plan:
+        return None
+    arms = list(plan.get("arms") or [])
+    columns = [list(plan.get(k) or [None] * len(arms)) for k in ("count_by_arm", "spend_by_arm")]
+    values = list(plan.get("value_by_arm") or [None] * len(arms))
+    return {
+        "arms": [
+            {"arm": a, "users": n, "spend": s, "value": v}
+            for a, n, s, v in zip(arms, *columns, values, strict=False)
+        ],
+        "buckets": list(zip(BUCKETS, plan.get("count_by_bucket") or [], strict=False)),
+    }
+
+
+def _form(
+    session: Any, formdata: Any = None, snapshot: dict[str, Any] | None = None
+) -> StrategyForm:
+    form = (
+        StrategyForm(formdata=None, data=initial_data(snapshot))
+        if snapshot is not None
+        else StrategyForm(formdata=formdata)
+    )
+    form.set_choices(
+        catalog.list_incentives(session), models.list_runs(session), models.experiment_keys(session)
+    )
+    return form
+
+
+def _page(strategy: Strategy, form: StrategyForm, status: int = 200) -> tuple[str, int]:
+    session = get_session()
+    config = strategy.config or {}
+    plan = config.get("plan")
+    source = (
+        session.get(Experiment, strategy.source_experiment_id)
+        if strategy.source_experiment_id
+        else None
+    )
+    page = render_template(
+        "strategy/show.html",
+        strategy=strategy,
+        form=form,
+        can_write=current_user.can("analyst"),
+        plan=plan,
+        rows=plan_rows(plan),
+        stale=bool(plan) and plan.get("budget") != strategy.budget,
+        chart=frontier_chart(config.get("frontier") or [], strategy.budget),
+        calibration=config.get("calibration") or {},
+        source_key=source.key if source else config.get("source_experiment"),
+        decisions=decision_page(session, strategy.id, request.args.get("page", 1, type=int)),
+        ledger=strategies.spend_summary(session, strategy.key),
+    )
+    return page, status
+
+
+@bp.route("/")
+@role_required("viewer")
+def index() -> str:
+    return render_template("strategy/index.html", rows=strategies.list_strategies(get_session()))
+
+
+@bp.route("/<key>")
+@role_required("viewer")
+def show(key: str) -> tuple[str, int]:
+    session = get_session()
+    strategy = strategies.get_strategy(session, key)
+    return _page(strategy, _form(session, snapshot=strategies.snapshot(session, strategy)))
+
+
+@bp.route("/<key>", methods=["POST"])
+@role_required("analyst")
+def configure(key: str) -> Response | tuple[str, int]:
+    session = get_session()
+    strategy = strategies.get_strategy(session, key)
+    form = _form(session, formdata=request.form)
+    if not form.validate_on_submit():
+        return _page(strategy, form, 400)
+    try:
+        strategies.update_strategy(session, key, form.to_data(), actor=actor())
+    except (ValidationError, ConflictError) as exc:
+        session.rollback()
+        field = getattr(form, exc.field, None)
+        if field is None:
+            flash(f"Not saved: {exc}", "error")
+        else:
+            field.errors = [*field.errors, exc.message]
+        return _page(strategies.get_strategy(session, key), form, 400)
+    session.commit()
+    flash(f"Saved strategy {key}. Run the strategy job to apply a new budget.", "success")
+    return redirect(url_for("strategy.show", key=key))
