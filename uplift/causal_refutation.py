@@ -79,7 +79,10 @@ def refute_effect(
         model = dowhy.CausalModel(
             data=data, treatment=treatment, outcome=outcome, common_causes=common_causes
         )
-        estimand = model.identify_effect(proceed_when_unidentifiable=True)
+        # maximal adjustment: the default searches every subset of the covariates (exponential)
+        estimand = model.identify_effect(
+            method_name="maximal-adjustment", proceed_when_unidentifiable=True
+        )
         estimate = model.estimate_effect(estimand, method_name="backdoor.linear_regression")
         original = float(estimate.value)
         runs = {

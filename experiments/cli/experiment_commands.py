@@ -120,3 +120,89 @@ def _show(data: dict, output_format: str) -> None:  # type: ignore[type-arg]
     click.echo(
         f"recommendation: {data['recommendation']['action']} — {data['recommendation']['reason']}"
     )
+
+
+@experiments_group.command()
+@click.argument("key")
+@FORMAT_OPTION
+def show(key: str, output_format: str) -> None:
+    """Show KEY's configuration."""
+    import json
+
+    from experiments.services import experiments
+
+    with transaction() as session:
+        data = experiments.snapshot(session, experiments.get_experiment(session, key))
+    if output_format == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    for field in (
+        "key",
+        "name",
+        "status",
+        "coverage",
+        "namespace",
+        "condition",
+        "design",
+        "metrics",
+        "winner",
+        "started_at",
+    ):
+        click.echo(f"{field:>11}: {json.dumps(data[field], default=str)}")
+    emit(data["variants"], "table", ["key", "name", "weight", "incentive"])
+
+
+@experiments_group.command()
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="JSON file with the experiment (the same body as POST /api/v1/experiments).",
+)
+def create(path: str) -> None:
+    """Create a draft experiment from a JSON file."""
+    import json
+
+    from experiments.services import experiments
+
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except ValueError as exc:
+        raise click.ClickException(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{path} must hold one JSON object")
+    with transaction() as session:
+        experiment = experiments.create_experiment(session, data, actor="cli")
+        click.echo(f"created {experiment.key} (draft)")
+
+
+def _move(key: str, status: str, winner: str | None = None) -> None:
+    from experiments.services import experiments
+
+    with transaction() as session:
+        experiments.transition(session, key, status, actor="cli", winner=winner)
+    click.echo(f"{key} is now {status}" + (f" (winner {winner})" if winner else ""))
+
+
+@experiments_group.command()
+@click.argument("key")
+def start(key: str) -> None:
+    """Start KEY (draft or stopped → running)."""
+    _move(key, "running")
+
+
+@experiments_group.command()
+@click.argument("key")
+def stop(key: str) -> None:
+    """Stop KEY (running → stopped)."""
+    _move(key, "stopped")
+
+
+@experiments_group.command()
+@click.argument("key")
+@click.option("--winner", help="Variant key of the winner (feeds the strategy).")
+def conclude(key: str, winner: str | None) -> None:
+    """Conclude KEY (stopped → concluded), optionally declaring a winner."""
+    _move(key, "concluded", winner)

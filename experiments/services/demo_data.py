@@ -69,12 +69,18 @@ DEMO_EXPERIMENT = "checkout-incentives"
 def demo_experiment_spec(n_star: int) -> dict[str, Any]:
     return {
         "key": DEMO_EXPERIMENT,
-        "name": "Checkout incentives: 20% off vs $5 coupon",
+        "name": "Checkout incentives: 20% off vs $5 coupon vs free shipping",
         "hypothesis": "A checkout incentive raises 30-day conversion without hurting margin.",
         "variants": [
-            {"key": "control", "name": "No incentive", "weight": 0.34},
-            {"key": "discount_20", "name": "20% off", "weight": 0.33, "incentive": "discount_20"},
-            {"key": "coupon_5", "name": "$5 off $40", "weight": 0.33, "incentive": "coupon_5"},
+            {"key": "control", "name": "No incentive", "weight": 0.25},
+            {"key": "discount_20", "name": "20% off", "weight": 0.25, "incentive": "discount_20"},
+            {"key": "coupon_5", "name": "$5 off $40", "weight": 0.25, "incentive": "coupon_5"},
+            {
+                "key": "free_shipping",
+                "name": "Free shipping",
+                "weight": 0.25,
+                "incentive": "free_shipping",
+            },
         ],
         "metrics": {
             "primary": "conversion",
