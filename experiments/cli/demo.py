@@ -120,6 +120,18 @@ def run_demo_strategy(shop: Any, run_id: int | None) -> str:
     )
 
 
+def serve_demo_period(shop: Any) -> dict[str, Any] | None:
+    from experiments.errors import NotFoundError
+    from experiments.services import demo_data
+    from experiments.services.strategy_simulation import simulate_period
+
+    with transaction() as session:
+        try:
+            return simulate_period(session, shop, f"from-{demo_data.DEMO_EXPERIMENT}")
+        except NotFoundError:
+            return None
+
+
 def step(number: int, total: int, title: str, action: Callable[[], T]) -> T:
     click.echo(f"[{number}/{total}] {title} ...", nl=False)
     started = time.perf_counter()
@@ -156,7 +168,7 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
 
     config = settings()
     config.artifact_dir.mkdir(parents=True, exist_ok=True)
-    total = 9
+    total = 10
     with domain_errors():
         step(1, total, "database schema", lambda: migrate.upgrade(config.database_url))
 
@@ -227,6 +239,12 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
         "budgeted strategy from the winner, decided for every user",
         lambda: run_demo_strategy(shop, run_id),
     )
+    period = step(
+        10,
+        total,
+        "one simulated period served under the hard spend cap",
+        lambda: serve_demo_period(shop),
+    )
     click.echo("")
     click.echo(
         f"catalog: {added[0]} incentives and {added[1]} metrics added; events stored: {stored}"
@@ -237,6 +255,15 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
     )
     if run_id is not None:
         click.echo(f"uplift model run {run_id}; strategy plan: {plan}")
+    if period:
+        click.echo(
+            f"served period: realized spend {period['realized_spend']:,.0f} of "
+            f"{period['budget']:,.0f}; incremental profit vs no incentive: strategy "
+            f"{period['strategy_profit']:,.0f} (measured against its holdout: "
+            f"{period['strategy_profit_measured_vs_holdout'] or 0:,.0f} ± "
+            f"{period['strategy_profit_measured_se'] or 0:,.0f}), blanket winner "
+            f"{period['blanket_winner_profit']:,.0f} ({period['blanket_winner_users']:,} users)"
+        )
     click.echo(f"population features: {population_path}")
     click.echo(f"database: {config.database_url}")
     click.echo(f"admin login: {DEMO_ADMIN}")
