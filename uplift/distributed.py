@@ -12,12 +12,15 @@ How a step is shared, so that W processes train the same model one process would
 
 - Identical seeds: every process encodes the same data, draws the same splits, initial weights and
   epoch permutation (DDP also broadcasts rank 0's weights when it wraps the network).
-- A ``DistributedSampler`` (no shuffling of its own, over that permutation) gives process r the
-  rows r, r+W, r+2W, ...; each process takes ``ceil(batch_size / W)`` of them per step, so when W
-  divides ``batch_size`` the W shards of step s are exactly the single-process minibatch s.
-- DDP averages the gradients; the losses are weighted means, so with equal shard weights the
-  average is the single-process gradient (up to floating-point order). Dropout masks differ per
-  rank (the torch seed is offset by the rank after wrapping), as they would across a batch.
+- Each single-process minibatch is split across the processes: process r takes its rows r, r+W,
+  r+2W, ... (the strided assignment of torch's ``DistributedSampler``, but per minibatch and
+  without its padding, which repeats rows to even out the shards and so biases the last step).
+  The W shards of step s are exactly the single-process minibatch s, whatever its size.
+- DDP averages the gradients over the W processes; each process scales its weighted-mean loss by
+  W x (its rows' weight) / (the minibatch's weight), so the average is the gradient of the
+  single-process loss even when the shards differ in size or weight (up to floating-point
+  order). A process left without rows (a last minibatch smaller than W) contributes an exact
+  zero. Dropout masks differ per rank (the torch seed is offset by the rank after wrapping).
 - Validation, early stopping and model selection: rank 0 scores the validation split and
   broadcasts the score, so all processes stop at the same epoch and keep the same best state.
 - Checkpoints: rank 0 writes the best state of each member to ``checkpoint_dir`` when it
@@ -43,14 +46,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 
-from uplift.trainer import TrainConfig, Trainer, TrainResult
+from uplift.trainer import TrainConfig, TrainData, Trainer, TrainResult
 
 if TYPE_CHECKING:
     from uplift.losses import OutcomeSpec
     from uplift.model import UpliftModel
-    from uplift.trainer import TrainData
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -132,6 +133,8 @@ class DistributedTrainer(Trainer):
             config = replace(config, verbose=False)  # one progress bar, rank 0's
         super().__init__(config)
         self.checkpoint_dir = checkpoint_dir
+        self._weight = np.ones(0, np.float32)
+        self._share = 1.0
 
     def _device(self) -> torch.device:
         return self.context.device
@@ -142,15 +145,29 @@ class DistributedTrainer(Trainer):
         torch.manual_seed(self.config.seed + self.context.rank)  # per-rank dropout masks
         return wrapped
 
+    def fit(
+        self,
+        net: nn.Module,
+        spec: OutcomeSpec,
+        data: TrainData,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        pseudo: np.ndarray | None,
+    ) -> TrainResult:
+        self._weight = data.weight  # each step's loss share needs the minibatch's weights
+        return super().fit(net, spec, data, train_idx, val_idx, pseudo)
+
     def _batches(self, order: np.ndarray) -> Iterator[np.ndarray]:
-        world = self.context.world_size
-        sampler = DistributedSampler(
-            range(len(order)), num_replicas=world, rank=self.context.rank, shuffle=False
-        )
-        shard = order[np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))]
-        size = math.ceil(self.config.batch_size / world)
-        for s in range(math.ceil(len(shard) / size)):  # same count on every rank (padded shards)
-            yield shard[s * size : (s + 1) * size]
+        world, rank = self.context.world_size, self.context.rank
+        size = self.config.batch_size
+        for s in range(math.ceil(len(order) / size)):  # the same steps on every rank
+            step = order[s * size : (s + 1) * size]
+            local = step[rank::world]
+            total = float(self._weight[step].sum())
+            mine = float(self._weight[local].sum())
+            self._share = world * mine / total if total > 0 and mine > 0 else 0.0
+            # a rank without rows still runs the step (DDP needs every rank): one row, weight 0
+            yield local if len(local) else step[:1]
 
     def _loss(
         self,
@@ -160,11 +177,12 @@ class DistributedTrainer(Trainer):
         batch: dict[str, torch.Tensor],
         n_arms: int,
     ) -> torch.Tensor:
-        loss = super()._loss(net, spec, out, batch, n_arms)
         # DDP waits for a gradient of every parameter in every step; DragonNet's epsilon gets
         # none when beta == 0. A zero-weighted touch gives each one an exact zero gradient.
-        touch = sum(p.sum() for p in net.parameters() if p.requires_grad)
-        return loss + 0.0 * touch
+        touch = 0.0 * sum(p.sum() for p in net.parameters() if p.requires_grad)
+        if self._share == 0.0:
+            return touch
+        return super()._loss(net, spec, out, batch, n_arms) * self._share + touch
 
     def _validate(
         self,

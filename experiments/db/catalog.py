@@ -41,6 +41,8 @@ class Metric(Base):
 
     ``kind`` binary: the unit had ``event_name`` in the window; count: number of such events; sum:
     sum of their values; ratio: sum of ``event_name`` values over sum of ``denominator_event`` values.
+    An event without a value counts as 1 on either side of a ratio (so a ratio over a count is the
+    sum of values over a count of events).
     """
 
     __tablename__ = "metrics"

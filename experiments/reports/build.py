@@ -126,6 +126,7 @@ def build_report(
     seed: int = 0,
     refute: bool = True,
     cross_check: bool = True,
+    refute_simulations: int = 20,
 ) -> dict[str, Any]:
     """The report of experiment ``key``; ``population`` (DataFrame or Parquet path, keyed by
     ``unit_id``) enables balance, heterogeneity, refutations and the cross-check."""
@@ -188,7 +189,14 @@ def build_report(
         if refute:
             from experiments.reports.checks import refutations
 
-            report["refutations"] = refutations(frame, features, categorical, arms, seed=seed)
+            report["refutations"] = refutations(
+                frame,
+                features,
+                categorical,
+                arms,
+                seed=seed,
+                num_simulations=refute_simulations,
+            )
         else:
             report["unavailable"]["refutations"] = "not requested"
         if cross_check:

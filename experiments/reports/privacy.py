@@ -89,10 +89,10 @@ def noisy_count(value: float, privacy: Privacy, rng: np.random.Generator) -> flo
 
 
 def noisy_sum(value: float, upper: float, privacy: Privacy, rng: np.random.Generator) -> float:
-    """A noisy sum of a 0/1 outcome, clipped to [0, upper] (post-processing)."""
+    """A noisy sum of a 0/1 outcome, rounded and clipped to [0, upper] (post-processing)."""
     scale = privacy.sum_scale()
     assert scale is not None
-    return float(min(max(0.0, float(laplace(value, scale, rng))), max(upper, 0.0)))
+    return float(min(max(0.0, round(float(laplace(value, scale, rng)))), max(upper, 0.0)))
 
 
 def suppress(

@@ -173,13 +173,6 @@ DEFAULT_METRICS: list[dict[str, Any]] = [
         "event_name": "incentive_cost",
         "higher_is_better": False,
     },
-    {
-        "key": "average_order_value",
-        "name": "Average order value",
-        "kind": "ratio",
-        "event_name": "order",
-        "denominator_event": "order_count",
-    },
 ]
 
 

@@ -337,7 +337,12 @@ def test_report_refutations_pass_when_randomized_and_flag_covariate_assignment(
     treated = randomized(shop.n_users, 21)
     populate(db_session, shop, "rep-ok", treated=treated, p_convert=outcome(treated), seed=21)
     good = build_report(
-        db_session, "rep-ok", population=shop.users, uplift_params=SMALL_MODEL, seed=3
+        db_session,
+        "rep-ok",
+        population=shop.users,
+        uplift_params=SMALL_MODEL,
+        seed=3,
+        refute_simulations=5,
     )
     assert good["refutations"]["passed"], good["refutations"]
     assert good["flags"] == []
@@ -370,6 +375,7 @@ def test_report_refutations_pass_when_randomized_and_flag_covariate_assignment(
         uplift_params=SMALL_MODEL,
         seed=3,
         cross_check=False,
+        refute_simulations=5,
     )
     assert not bad["refutations"]["passed"]
     failed = [t["test"] for t in bad["refutations"]["arms"][0]["tests"] if not t["passed"]]
