@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from experiments.errors import (
@@ -74,7 +74,7 @@ def handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return handle_http(exc)
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return _respond(500, InternalServerError.name, "Something went wrong on our side.")
+    return _respond(500, "Internal Server Error", "Something went wrong on our side.")
 
 
 def init_app(app: Flask) -> None:

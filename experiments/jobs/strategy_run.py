@@ -159,6 +159,7 @@ def run_strategy(
         "plan": summary,
         "model_run_id": run.id,
         "margin_rate": margin_rate,
+        "frontier": profit_frontier(economics.value, economics.cost, strategy.budget),
     }
     audit.record(
         session,

@@ -59,7 +59,7 @@ def _form(
 def _page(strategy: Strategy, form: StrategyForm, status: int = 200) -> tuple[str, int]:
     session = get_session()
     config = strategy.config or {}
-    plan = config.get("plan")
+    plan: dict[str, Any] | None = config.get("plan") or None
     source = (
         session.get(Experiment, strategy.source_experiment_id)
         if strategy.source_experiment_id
@@ -72,7 +72,7 @@ def _page(strategy: Strategy, form: StrategyForm, status: int = 200) -> tuple[st
         can_write=current_user.can("analyst"),
         plan=plan,
         rows=plan_rows(plan),
-        stale=bool(plan) and plan.get("budget") != strategy.budget,
+        stale=plan is not None and plan.get("budget") != strategy.budget,
         chart=frontier_chart(config.get("frontier") or [], strategy.budget),
         calibration=config.get("calibration") or {},
         source_key=source.key if source else config.get("source_experiment"),
