@@ -179,7 +179,7 @@ class DistributedTrainer(Trainer):
     ) -> torch.Tensor:
         # DDP waits for a gradient of every parameter in every step; DragonNet's epsilon gets
         # none when beta == 0. A zero-weighted touch gives each one an exact zero gradient.
-        touch = 0.0 * sum(p.sum() for p in net.parameters() if p.requires_grad)
+        touch = 0.0 * torch.stack([p.sum() for p in net.parameters() if p.requires_grad]).sum()
         if self._share == 0.0:
             return touch
         return super()._loss(net, spec, out, batch, n_arms) * self._share + touch

@@ -13,6 +13,7 @@ from web.api.body import json_object
 from web.api.keys import require_scope
 from web.api.openapi import PATHS, op
 from web.db import get_session
+from web.observability import record_decision
 
 
 @bp.route("/decide", methods=["POST"])
@@ -43,6 +44,12 @@ def decide() -> Response:
         "propensity": decision.propensity,
     }
     session.commit()
+    record_decision(
+        data["strategy"],
+        incentive.key if incentive else None,
+        decision.bucket,
+        decision.expected_cost,
+    )
     return jsonify(body)
 
 
