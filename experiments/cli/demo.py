@@ -132,6 +132,26 @@ def serve_demo_period(shop: Any) -> dict[str, Any] | None:
             return None
 
 
+def write_demo_report(shop: Any, artifact_dir: Any) -> Any:
+    """The demo's report skips the slow DoWhy refutations and EconML cross-check (CLI has them)."""
+    from experiments.services import demo_data, reporting
+
+    with transaction() as session:
+        report = reporting.generate(
+            session,
+            demo_data.DEMO_EXPERIMENT,
+            artifact_dir=artifact_dir,
+            population=shop.users,
+            refute=False,
+            cross_check=False,
+        )
+    body, _, _ = reporting.render(report, "html")
+    path = artifact_dir / "reports" / f"{demo_data.DEMO_EXPERIMENT}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return path
+
+
 def step(number: int, total: int, title: str, action: Callable[[], T]) -> T:
     click.echo(f"[{number}/{total}] {title} ...", nl=False)
     started = time.perf_counter()
@@ -168,7 +188,7 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
 
     config = settings()
     config.artifact_dir.mkdir(parents=True, exist_ok=True)
-    total = 10
+    total = 11
     with domain_errors():
         step(1, total, "database schema", lambda: migrate.upgrade(config.database_url))
 
@@ -245,6 +265,12 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
         "one simulated period served under the hard spend cap",
         lambda: serve_demo_period(shop),
     )
+    report_path = step(
+        11,
+        total,
+        "causal report of the experiment (HTML)",
+        lambda: write_demo_report(shop, config.artifact_dir),
+    )
     click.echo("")
     click.echo(
         f"catalog: {added[0]} incentives and {added[1]} metrics added; events stored: {stored}"
@@ -264,6 +290,10 @@ def demo(n_users: int, days: int, seed: int, no_serve: bool, host: str, port: in
             f"{period['strategy_profit_measured_se'] or 0:,.0f}), blanket winner "
             f"{period['blanket_winner_profit']:,.0f} ({period['blanket_winner_users']:,} users)"
         )
+    click.echo(
+        f"causal report: {report_path} (refutations: `liftlab report "
+        f"{demo_data.DEMO_EXPERIMENT} --format html --output report.html`)"
+    )
     click.echo(f"population features: {population_path}")
     click.echo(f"database: {config.database_url}")
     click.echo(f"admin login: {DEMO_ADMIN}")
