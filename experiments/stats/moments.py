@@ -54,7 +54,10 @@ class LiftMoments:
         # Welch–Satterthwaite degrees of freedom (Welch 1947, Biometrika 34:28-35;
         # Satterthwaite 1946, Biometrics Bulletin 2:110-114): (v_a/n_a + v_b/n_b)^2 / sum((v/n)^2 / (n - 1)).
         qa, qb = self.var_a / self.n_a, self.var_b / self.n_b
-        return (qa + qb) ** 2 / (qa**2 / (self.n_a - 1) + qb**2 / (self.n_b - 1))
+        denominator = qa**2 / (self.n_a - 1) + qb**2 / (self.n_b - 1)
+        if denominator <= 0:  # both squares underflowed: no evidence against the normal limit
+            return float("inf")
+        return (qa + qb) ** 2 / denominator
 
 
 def _check_arm(stat: Statistic, arm: str) -> str | None:
