@@ -163,9 +163,10 @@ def test_analyst_declares_the_winner_audited(client, auth, running, fake_results
     assert status_of(running) == ("concluded", "ten")
     with running.extensions["liftlab.sessions"]() as session:
         entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
-    assert [(e.action, e.actor, e.note) for e in entries[-2:]] == [
+    assert [(e.action, e.actor, e.note) for e in entries[-3:]] == [
         ("experiment.stopped", "ana@example.com", "clear win"),
         ("experiment.concluded", "ana@example.com", "clear win"),
+        ("strategy.create", "ana@example.com", None),  # the declared winner feeds a strategy
     ]
     page = client.get("/experiments/checkout-test/results").get_data(as_text=True)
     assert 'id="winner-banner"' in page and 'id="declare-winner"' not in page
