@@ -1,6 +1,8 @@
 """End to end in headless chromium: an analyst adds an incentive, creates an experiment through the
-form (a validation error first), starts it, sees it on the dashboard, simulated traffic flows in,
-the analyst refreshes the results and declares the winner; a viewer sees no write control and is
+form (a validation error first), starts it, sees it on the dashboard, simulated traffic flows in
+through the HTTP API (batch assignment, events, refreshes),
+the analyst refreshes the results and declares the winner, which the strategy page then shows
+approved; a viewer sees no write control and is
 refused; an API key is shown once.
 
 SQLite only (see conftest.py).
@@ -71,16 +73,82 @@ def shop(app):  # type: ignore[no-untyped-def]
     return app
 
 
-def simulate_traffic(app, key: str, days: int = 4) -> None:  # type: ignore[no-untyped-def]
-    """Users of the simulated shop exposed and buying for ``days`` (refreshed each night)."""
-    from experiments.services.simulated_experiment import run_on_shop
+def simulate_traffic(app, base_url: str, key: str, waves: int = 2) -> None:  # type: ignore[no-untyped-def]
+    """Simulated shop users go through the live HTTP API: batch assignment, then their orders as
+    events; the admin key refreshes the results after each wave (as the scheduler would)."""
+    import datetime as dt
+    import json
+    import urllib.error
+    import urllib.request
+
+    import numpy as np
+
+    from experiments.services import accounts
     from experiments.simulation import simulate_shop
 
     with app.extensions["liftlab.sessions"].begin() as session:
-        run_on_shop(session, simulate_shop(n_users=3000, seed=0), key, days=days)
+        _, secret = accounts.create_api_key(
+            session,
+            name="shop",
+            scopes=["assign", "ingest", "admin"],
+            actor="test",
+            account_id=None,
+        )
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{base_url}/api/v1{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise AssertionError(f"{path}: {error.code} {error.read().decode()}") from None
+
+    shop = simulate_shop(n_users=1600, seed=0)
+    ids = shop.users["unit_id"].tolist()
+    devices = dict(zip(ids, shop.users["device"].astype(str), strict=True))
+    for wave in range(waves):
+        units = ids[wave::waves]
+        results = []
+        for start in range(0, len(units), 1000):
+            batch = [
+                {"unit_id": u, "attributes": {"device": devices[u]}}
+                for u in units[start : start + 1000]
+            ]
+            results += post("/assign", {"units": batch})["results"]
+        arm = np.zeros(shop.n_users, dtype=np.int64)
+        row = {u: i for i, u in enumerate(ids)}
+        exposed = []
+        for result in results:
+            if result["assignments"]:
+                incentive = result["assignments"][0]["incentive"]
+                arm[row[result["unit_id"]]] = shop.arms.index(
+                    incentive["key"] if incentive else "none"
+                )
+                exposed.append(row[result["unit_id"]])
+        outcomes = shop.sample_outcomes(arm, seed=wave)
+        when = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+        events = [
+            {
+                "event_id": f"w{wave}-{i}",
+                "unit_id": ids[i],
+                "name": "order",
+                "value": float(outcomes["revenue"].iloc[i]),
+                "occurred_at": when,
+            }
+            for i in exposed
+            if outcomes["converted"].iloc[i]
+        ]
+        assert events, "no simulated user converted"
+        assert post("/events", {"events": events})["inserted"] == len(events)
+        post(f"/experiments/{key}/refresh", {})
 
 
-def test_analyst_runs_an_experiment_from_form_to_winner(shop, login) -> None:
+def test_analyst_runs_an_experiment_from_form_to_winner(shop, login, live_server) -> None:
     page = login("ana@example.com", "analyst")
 
     page.get_by_role("link", name="Incentives").click()
@@ -139,13 +207,13 @@ def test_analyst_runs_an_experiment_from_form_to_winner(shop, login) -> None:
     page.get_by_role("link", name="checkout-15").click()
     page.get_by_role("link", name="Results").click()
     expect(page.locator("#no-results")).to_contain_text("No results yet — refresh")
-    simulate_traffic(shop, "checkout-15")
+    simulate_traffic(shop, live_server, "checkout-15")
     page.get_by_role("button", name="Refresh now").click()
     expect(page.locator(".flash")).to_contain_text("Results refreshed")
     expect(page.locator("#metric-conversion tbody tr")).to_have_count(2)
     expect(page.locator("#metric-incentive_cost")).to_contain_text("CUPED")
     expect(page.locator("#lift-chart path.lift-line")).to_have_count(1)
-    expect(page.locator("#lift-chart circle")).to_have_count(5)  # four nightly refreshes + ours
+    expect(page.locator("#lift-chart circle")).to_have_count(3)  # two API refreshes + ours
     assert page.locator("#lift-chart").bounding_box()["height"] > 100  # type: ignore[index]
     page.locator("#metric-conversion").get_by_text("Show SQL").click()
     expect(page.locator("#metric-conversion details.sql pre")).to_contain_text("FROM assignments")
@@ -157,6 +225,11 @@ def test_analyst_runs_an_experiment_from_form_to_winner(shop, login) -> None:
     expect(page.locator("#winner-banner")).to_contain_text("ten")
     expect(page.locator(".badge.status-concluded")).to_be_visible()
     assert status_of(shop, "checkout-15") == ("concluded", "ten")
+
+    # the declared winner feeds the strategy: its page shows the winner's incentive approved
+    page.get_by_role("link", name="Strategy").click()
+    page.get_by_role("link", name="from-checkout-15").click()
+    expect(page.locator("main")).to_contain_text("discount_10")
 
 
 def test_viewer_sees_no_write_controls_and_is_refused(shop, login, monkeypatch) -> None:
