@@ -165,7 +165,7 @@ def step(number: int, total: int, title: str, action: Callable[[], T]) -> T:
     "--users",
     "n_users",
     type=click.IntRange(min=500),
-    default=20_000,
+    default=40_000,
     show_default=True,
     help="Simulated shop size.",
 )
