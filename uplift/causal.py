@@ -20,6 +20,7 @@ Peers (name → class, see ``PEERS``):
 
 from __future__ import annotations
 
+import abc
 import importlib
 from typing import Any
 
@@ -62,7 +63,7 @@ def _lgbm(kind: str, seed: int, **overrides: Any) -> Any:
     return lgb.LGBMRegressor(**params) if kind == "reg" else lgb.LGBMClassifier(**params)
 
 
-class Peer:
+class Peer(abc.ABC):
     """Shared label handling and feature design (standardized numerics + one-hot categoricals)."""
 
     name = "peer"
@@ -102,11 +103,13 @@ class Peer:
             blocks.append(np.eye(size)[codes[:, j]][:, 1:])  # column 0 = unknown level
         return np.hstack(blocks)
 
+    @abc.abstractmethod
     def _fit(self, X: np.ndarray, arm: np.ndarray, y: np.ndarray, w: Any) -> None:
-        raise NotImplementedError
+        """Fit the peer on encoded features, arm indices (0 = control) and outcomes."""
 
+    @abc.abstractmethod
     def _effect(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """(n, n_incentives) effects versus control."""
 
 
 class _EconMLPeer(Peer):
@@ -119,8 +122,9 @@ class _EconMLPeer(Peer):
             [self.model_.effect(X, T0=0, T1=k) for k in range(1, len(self.incentives_) + 1)]
         )
 
+    @abc.abstractmethod
     def _make(self) -> Any:
-        raise NotImplementedError
+        """The unfitted EconML estimator."""
 
 
 class CausalForestPeer(_EconMLPeer):
