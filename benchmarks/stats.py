@@ -174,12 +174,29 @@ def format_section_a(outcomes: list[Outcome], sims: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small run (seconds)")
+    parser.add_argument(
+        "--with-refresh",
+        action="store_true",
+        help="also part (b): refresh time in PostgreSQL, SQL pushdown vs pandas (benchmarks/refresh.py)",
+    )
     args = parser.parse_args()
     sims, looks = (300, 40) if args.quick else (4000, 100)
     start = time.perf_counter()
     outcomes = section_a_monitoring(sims=sims, looks=looks)
     print(format_section_a(outcomes, sims))
     print(f"\n(part a took {time.perf_counter() - start:.1f} s)")
+    if args.with_refresh:
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import refresh
+
+        users, events = (20_000, 200_000) if args.quick else (1_000_000, 10_000_000)
+        start = time.perf_counter()
+        print("\nPart (b): refresh of one experiment in PostgreSQL\n")
+        print(refresh.benchmark(users, events, 1 if args.quick else 3, list(refresh.METHODS), 2026))
+        print(f"\n(part b took {time.perf_counter() - start:.1f} s)")
 
 
 if __name__ == "__main__":
