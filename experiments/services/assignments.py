@@ -33,7 +33,8 @@ class Served:
     first_exposure_at: dt.datetime | None
 
 
-def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
+def record_first_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert first exposures; a unit already assigned keeps its row (the first exposure wins)."""
     table = Assignment.__table__
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
@@ -136,7 +137,7 @@ def assign_many(
             mine.append((experiment, None, "assigned"))
         plan.append(mine)
     if fresh:
-        _insert_ignore(session, list(fresh.values()))
+        record_first_exposures(session, list(fresh.values()))
         stored = stored_rows()
     out: list[list[Served]] = []
     for (unit_id, _), mine in zip(units, plan, strict=True):

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
-from experiments.db import Event, utcnow
+from experiments.db import utcnow
 from experiments.db.session import refresh_planner_statistics
 from experiments.errors import ValidationError
+from experiments.services.events import insert_ignoring_duplicates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -210,8 +211,6 @@ def _load_postgres(connection, frame: pd.DataFrame) -> int:  # type: ignore[no-u
 def _load_generic(connection, frame: pd.DataFrame) -> int:  # type: ignore[no-untyped-def]
     import json
 
-    from sqlalchemy.dialects import sqlite
-
     received_at = utcnow()
     frame = frame.drop_duplicates("event_id")
     rows = [
@@ -228,9 +227,7 @@ def _load_generic(connection, frame: pd.DataFrame) -> int:  # type: ignore[no-un
             ["event_id", "unit_id", "name", "value", "occurred_at", "properties"]
         ].itertuples(index=False, name=None)
     ]
-    table = Event.__table__
-    statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
-    return len(connection.execute(statement.returning(table.c.id), rows).all())
+    return insert_ignoring_duplicates(connection, rows)
 
 
 def import_events(

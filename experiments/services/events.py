@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -107,8 +107,9 @@ def validate_event(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
-    dialect = session.get_bind().dialect.name
+def insert_ignoring_duplicates(session: Session | Connection, rows: list[dict[str, Any]]) -> int:
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    dialect = bind.dialect.name
     table = Event.__table__  # Core insert: an executemany that reports its row count
     if dialect == "postgresql":
         statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
@@ -152,5 +153,5 @@ def ingest(session: Session, events: Iterable[Mapping[str, Any]]) -> IngestResul
             unique.append(row)
     inserted = 0
     for start in range(0, len(unique), _CHUNK):
-        inserted += _insert_ignoring_duplicates(session, unique[start : start + _CHUNK])
+        inserted += insert_ignoring_duplicates(session, unique[start : start + _CHUNK])
     return IngestResult(received=len(rows), inserted=inserted)

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from experiments.assignment import bucket_hash_many, choose_variation_many
-from experiments.db import Assignment, Incentive
+from experiments.db import Incentive
 from experiments.errors import ValidationError
 from experiments.services import events, results
+from experiments.services.assignments import record_first_exposures
 from experiments.services.experiments import assignment_config, get_experiment
 
 if TYPE_CHECKING:
@@ -119,8 +119,6 @@ def run_on_shop(
                 chosen[str(unit)] = int(pick)
         return [arms[p] if p >= 0 else "none" for p in picks]
 
-    table = Assignment.__table__
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     last = None
     start = start or dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     frames = shop.traffic(days=days, seed=seed, assign=assign, start=start, enroll_days=enroll_days)
@@ -140,12 +138,7 @@ def run_on_shop(
                     strict=True,
                 )
             ]
-            session.execute(
-                module.insert(table).on_conflict_do_nothing(
-                    index_elements=["experiment_id", "unit_id"]
-                ),
-                rows,
-            )
+            record_first_exposures(session, rows)
         batch = _rows(frame)
         for offset in range(0, len(batch), events.MAX_BATCH):
             events.ingest(session, batch[offset : offset + events.MAX_BATCH])

@@ -82,7 +82,7 @@ def test_torchrun_spec_passes_arguments_the_job_accepts() -> None:
     assert command[:2] == ["exec", "torchrun"]
     module = command.index("-m")
     assert command[module + 1] == "experiments.jobs.train_distributed"
-    job_args = [re.sub(r"^\$(\w+)$", r"/placeholder/\1", arg) for arg in command[module + 2 :]]
+    job_args = [re.sub(r"^\$(\w+)$", r"/example/\1", arg) for arg in command[module + 2 :]]
     args = train_distributed.parse_args(job_args)
     assert (args.treatment, args.control, args.outcomes) == ("arm", "none", "conversion,revenue")
     assert args.batch_size == 1024 and args.seed == 0 and args.device == "auto"
