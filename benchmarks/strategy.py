@@ -4,9 +4,11 @@ Prints markdown tables (liftlab against its peers in the same run, as ratios):
 
 1. the simulated shop (known truth): at budgets of 5-50 % of the all-treated spend, incremental
    profit of ``allocate`` with true effects / the exact optimum (``scipy.optimize.milp`` on a
-   subsample; primal / dual bound on the whole population), with T-learner effect estimates,
-   against the A/B winner given to everyone the budget allows and against ranking users by value
-   while ignoring cost; realized spend / budget (plain and with the Bernstein margin);
+   subsample; primal / dual bound on the whole population), with the effects estimated by
+   liftlab's ``UpliftModel`` (the product's economics path, see ``strategy_models``) and by a
+   scikit-learn T-learner, against the A/B winner given to everyone the budget allows and against
+   ranking users by value while ignoring cost; realized spend / budget (plain and with the
+   Bernstein margin);
 2. IPW, SNIPW and DR estimates of each policy's value from logged holdout/explore data vs truth;
 3. Hillstrom (assumed e-mail cost and margin) and Starbucks (the task's net incremental revenue);
 4. Open Bandit Dataset: the uniform-random policy's CTR estimated from the BTS logs vs its
@@ -31,6 +33,11 @@ from scipy.sparse import eye as speye
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.strategy_models import (  # noqa: E402
+    t_learner,
+    t_learner_estimate,
+    uplift_model_estimate,
+)
 from experiments.strategy import allocate  # noqa: E402
 from experiments.strategy.evaluation import (  # noqa: E402
     bootstrap_interval,
@@ -84,63 +91,32 @@ def gain(value: np.ndarray, arm: np.ndarray) -> float:
     return float(value[rows, arm[rows]].sum())
 
 
-def t_learner(frame: pd.DataFrame, features: list[str], targets: list[str], arms: list[str]):
-    """Per arm and target a gradient-boosted regressor; returns predict(X) -> {target: (n, k)}.
-
-    Strongly regularized (shallow trees, large leaves): outcomes such as spend are zero-inflated
-    and heavy-tailed, and a flexible fit per arm turns noise into fake heterogeneity.
-    """
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    models = {}
-    for t in targets:
-        for a in arms:
-            part = frame[frame["treatment"] == a]
-            model = HistGradientBoostingRegressor(
-                max_iter=100,
-                learning_rate=0.05,
-                max_depth=3,
-                min_samples_leaf=200,
-                random_state=0,
-            )
-            models[t, a] = model.fit(part[features], part[t])
-
-    def predict(x: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {t: np.column_stack([models[t, a].predict(x) for a in arms]) for t in targets}
-
-    return predict
-
-
-def shop_section(n_users: int, n_exact: int, seed: int, fit_model: bool) -> list[str]:
+def shop_section(n_users: int, n_exact: int, seed: int, max_epochs: int | None) -> list[str]:
     from experiments.simulation.shop import simulate_shop
 
     shop = simulate_shop(n_users, seed=seed)
     value = shop.expected_margin[:, 1:] - shop.expected_margin[:, :1]
     cost = shop.expected_cost[:, 1:]
     all_treated = float(cost.max(axis=1).sum())
-    winner = int(np.argmax(value.mean(axis=0)))
+    log = shop.randomized_experiment(seed=seed + 1)
+    # the A/B test's winner: the arm with the best estimated average margin in the experiment
+    arm_margin = log.groupby("treatment", observed=True)["margin"].mean()
+    winner = int(np.argmax([arm_margin[a] - arm_margin["none"] for a in shop.arms[1:]]))
     rng = np.random.default_rng(seed)
     sub = rng.choice(n_users, n_exact, replace=False)
-    est_value = est_cost = pred_margin = None
-    if fit_model:
-        features = [c for c in shop.users.columns if c != "unit_id"]
-        x = shop.users[features].copy()
-        for c in x.select_dtypes("category").columns:
-            x[c] = x[c].cat.codes
-        log = shop.randomized_experiment(seed=seed + 1)
-        for c in log[features].select_dtypes("category").columns:
-            log[c] = log[c].cat.codes
-        pred = t_learner(log, features, ["margin", "incentive_cost"], shop.arms)(x)
-        pred_margin = pred["margin"]
-        est_value = pred_margin[:, 1:] - pred_margin[:, :1]
-        est_cost = np.maximum(pred["incentive_cost"][:, 1:], 0.0)
+    models = [uplift_model_estimate(shop, log, max_epochs), t_learner_estimate(shop, log)]
     k_per_conv = np.where(shop.p_convert[:, 1:] > 0, cost / shop.p_convert[:, 1:], 0.0)
     cost_var = k_per_conv**2 * shop.p_convert[:, 1:] * (1 - shop.p_convert[:, 1:])
     rows = [
-        "| budget (% all-treated) | liftlab / milp optimum (subsample) | liftlab / dual bound | "
-        "sklearn T-learner effects / dual bound (true spend / budget) | A/B winner to all / liftlab | rank by value / liftlab | "
+        f"A/B winner (best average margin in the randomized experiment): {shop.arms[winner + 1]}; "
+        + "; ".join(f"{m.name} fitted in {m.fit_seconds:.1f} s" for m in models),
+        "",
+        "| budget (% all-treated) | true effects / milp optimum (subsample) | "
+        "true effects / dual bound | "
+        + " | ".join(f"{m.name} effects / dual bound (true spend / budget)" for m in models)
+        + " | A/B winner to all the budget allows / liftlab | rank by value / liftlab | "
         "realized / budget | paced realized / budget |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|" + "---|" * len(models) + "---|---|---|---|",
     ]
     for share in SHARES:
         budget = share * all_treated
@@ -150,12 +126,14 @@ def shop_section(n_users: int, n_exact: int, seed: int, fit_model: bool) -> list
         ours_sub = allocate(value[sub], cost[sub], b_sub).value
         win = gain(value, winner_for_budget(value, cost, budget, winner, rng))
         ranked = gain(value, rank_by_value(value, cost, budget))
-        model_ratio = "n/a"
-        if est_value is not None:
-            est = allocate(est_value, est_cost, budget)
-            # realized with the true effects: spend may overshoot when costs are underestimated
-            true_spend = gain(cost, est.arm) / budget
-            model_ratio = f"{gain(value, est.arm) / plan.dual_bound:.3f} ({true_spend:.2f})"
+        model_cells = []
+        for m in models:
+            est = allocate(m.value, m.cost, budget)
+            # value and spend of the estimated plan under the true effects: spend overshoots
+            # when the model underestimates costs
+            model_cells.append(
+                f"{gain(value, est.arm) / plan.dual_bound:.3f} ({gain(cost, est.arm) / budget:.2f})"
+            )
         realized = shop.sample_outcomes(plan.arm + 1, seed=seed)["incentive_cost"].sum()
         paced = allocate_with_margin(
             value, cost, budget, cost_var=cost_var, cost_max=3 * k_per_conv, alpha=0.01
@@ -163,14 +141,15 @@ def shop_section(n_users: int, n_exact: int, seed: int, fit_model: bool) -> list
         realized_paced = shop.sample_outcomes(paced.arm + 1, seed=seed)["incentive_cost"].sum()
         rows.append(
             f"| {share:.0%} | {ours_sub / exact:.4f} | {plan.value / plan.dual_bound:.5f} | "
-            f"{model_ratio} | {win / plan.value:.3f} | {ranked / plan.value:.3f} | "
+            + " | ".join(model_cells)
+            + f" | {win / plan.value:.3f} | {ranked / plan.value:.3f} | "
             f"{realized / budget:.3f} | {realized_paced / budget:.3f} |"
         )
-    rows += ["", *ope_section(shop, value, cost, all_treated, winner, pred_margin, seed)]
+    rows += ["", *ope_section(shop, value, cost, all_treated, winner, models, seed)]
     return rows
 
 
-def ope_section(shop, value, cost, all_treated, winner, pred_margin, seed) -> list[str]:
+def ope_section(shop, value, cost, all_treated, winner, models, seed) -> list[str]:
     """Log a period with holdout 5% / explore 10% at a 10% budget; evaluate policies off-line."""
     n = shop.n_users
     ids = shop.users["unit_id"].to_numpy(dtype=str)
@@ -179,24 +158,22 @@ def ope_section(shop, value, cost, all_treated, winner, pred_margin, seed) -> li
     outcomes = shop.sample_outcomes(logging.arm + 1, seed=seed + 7)
     reward = outcomes["margin"].to_numpy()
     policies = {
-        "liftlab allocation": allocate(value, cost, budget).arm,
+        "liftlab allocation, true effects": allocate(value, cost, budget).arm,
+        **{
+            f"liftlab allocation, {m.name} effects": allocate(m.value, m.cost, budget).arm
+            for m in models
+        },
         "A/B winner to budget": winner_for_budget(
             value, cost, budget, winner, np.random.default_rng(seed)
         ),
         "rank by value": rank_by_value(value, cost, budget),
         "no incentive": np.full(n, -1),
     }
-    if pred_margin is not None:  # DR's reward model: the T-learner's margin per arm
-        q = pred_margin
-    else:  # without a model: the logged mean reward per arm (IPW-weighted)
-        arm_mean = [
-            np.average(reward[logging.arm == a], weights=1 / logging.propensity[logging.arm == a])
-            for a in range(-1, value.shape[1])
-        ]
-        q = np.tile(arm_mean, (n, 1))
+    q = models[0].margin  # DR's reward model: liftlab's UpliftModel predicted margin per arm
     rows = [
         "Off-policy evaluation from one logged period (holdout 5%, explore 10%, logged "
-        "propensities, realized margin per user as reward); value = expected margin per user",
+        "propensities, realized margin per user as reward; DR's reward model is the UpliftModel's "
+        "predicted margin); value = expected margin per user",
         "",
         "| policy (10% budget) | true value / user | IPW | SNIPW | DR | DR 95% CI | "
         "DR error / true gain |",
@@ -381,10 +358,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--email-cost", type=float, default=0.10, help="Hillstrom, $ per e-mail")
     parser.add_argument("--margin", type=float, default=0.30, help="Hillstrom margin on spend")
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="cap on the UpliftModel's epochs (default: the model's own; --quick uses 3)",
+    )
     args = parser.parse_args(argv)
     n_users, n_exact, n_timing = (4000, 150, 1_000_000) if args.quick else (50_000, 400, 10_000_000)
     out = [f"## Simulated shop ({n_users:,} users, 5 incentives; milp on {n_exact} users)", ""]
-    out += shop_section(n_users, n_exact, args.seed, fit_model=not args.quick)
+    max_epochs = 3 if args.quick else args.max_epochs
+    out += shop_section(n_users, n_exact, args.seed, max_epochs)
     for title, section in (
         ("Hillstrom", lambda: hillstrom_section(args.email_cost, args.margin, args.seed)),
         ("Starbucks", lambda: starbucks_section(args.seed, 5_000 if args.quick else None)),
