@@ -8,11 +8,15 @@ per-user values and costs of each incentive into decisions under a budget:
   greedy fill), holdout / explore / exploit buckets and logged propensities;
 - :mod:`.evaluation` — off-policy estimators (IPW, SNIPW, DM, DR, SNDR, Switch-DR, DRos) matching
   Open Bandit Pipeline 0.5.7;
-- :mod:`.pacing` — a safety margin so that realized (random) spend stays within the budget.
+- :mod:`.pacing` — a safety margin so that realized (random) spend stays within the budget, and
+  the hard cap of a spend ledger;
+- :mod:`.daily_pacing` — a daily budget schedule whose lambda is re-solved each day for the
+  remaining budget from what was actually spent (a feedback controller).
 """
 
 from experiments.strategy.allocation import Allocation, Decisions, Policy, allocate
 from experiments.strategy.buckets import BUCKETS
+from experiments.strategy.daily_pacing import BudgetPacer, PacedDays, schedule_weights, serve_days
 from experiments.strategy.economics import (
     OBJECTIVES,
     CostModel,
@@ -29,10 +33,12 @@ __all__ = [
     "ESTIMATORS",
     "OBJECTIVES",
     "Allocation",
+    "BudgetPacer",
     "CostModel",
     "Decisions",
     "Economics",
     "PacedAllocation",
+    "PacedDays",
     "Policy",
     "allocate",
     "allocate_with_margin",
@@ -42,5 +48,7 @@ __all__ = [
     "feedback",
     "incentive_economics",
     "incremental_value",
+    "schedule_weights",
+    "serve_days",
     "issue_within_cap",
 ]
