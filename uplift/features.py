@@ -71,8 +71,13 @@ class FeatureEncoder:
 
     # ------------------------------------------------------------- transform
     def transform(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(numeric float32 (n, d_num), codes int64 (n, d_cat))``."""
-        frame, from_array = _as_frame(X)
+        """Return ``(numeric float32 (n, d_num), codes int64 (n, d_cat))``.
+
+        Vectorized: numeric columns are read as one float32 block and standardized in place;
+        a categorical column is factorized once (its category codes when it is a pandas
+        Categorical) and only its distinct values are looked up among the training levels.
+        """
+        frame, from_array = _as_frame(X, copy=False)
         expected = self.numeric_columns + self.categorical_columns
         if self.from_array or (from_array and not self.categorical_columns):
             # positional features: an array-trained model, or an array for a numeric-only frame
@@ -81,7 +86,7 @@ class FeatureEncoder:
                     f"X has {frame.shape[1]} columns but the model was fitted on {len(expected)}; "
                     "pass the same features in the same order"
                 )
-            frame.columns = expected
+            frame = frame.set_axis(expected, axis=1)
         missing = [c for c in expected if c not in frame.columns]
         if missing:
             raise ValueError(
@@ -89,19 +94,15 @@ class FeatureEncoder:
             )
         n = len(frame)
         if self.numeric_columns:
-            values = _numeric_block(frame, self.numeric_columns)
-            numeric = (values - np.asarray(self.means)) / np.asarray(self.scales)
+            numeric = _numeric_block(frame, self.numeric_columns, np.float32)
+            numeric -= np.asarray(self.means, dtype=np.float32)
+            numeric /= np.asarray(self.scales, dtype=np.float32)
         else:
-            numeric = np.zeros((n, 0))
+            numeric = np.zeros((n, 0), np.float32)
         codes = np.zeros((n, len(self.categorical_columns)), dtype=np.int64)
         for j, name in enumerate(self.categorical_columns):
-            col = frame[name]
-            as_str = col.astype(str).to_numpy(dtype=object)
-            # get_indexer gives -1 for a level outside the fitted ones: +1 makes it UNKNOWN_CODE
-            found = pd.Index(self.levels[name], dtype=object).get_indexer(as_str) + 1
-            found[col.isna().to_numpy()] = UNKNOWN_CODE
-            codes[:, j] = found
-        return numeric.astype(np.float32), codes
+            codes[:, j] = _level_codes(frame[name], self.levels[name])
+        return numeric, codes
 
     @property
     def cardinalities(self) -> list[int]:
@@ -127,21 +128,40 @@ class FeatureEncoder:
         return cls(**data)
 
 
-def _as_frame(X: Any) -> tuple[pd.DataFrame, bool]:
+def _as_frame(X: Any, *, copy: bool = True) -> tuple[pd.DataFrame, bool]:
     if isinstance(X, pd.DataFrame):
-        frame = X.reset_index(drop=True)
-        frame.columns = [str(c) for c in frame.columns]
-        return frame, False
+        if copy:
+            frame = X.reset_index(drop=True)
+            frame.columns = [str(c) for c in frame.columns]
+            return frame, False
+        if all(isinstance(c, str) for c in X.columns):
+            return X, False
+        return X.set_axis([str(c) for c in X.columns], axis=1), False
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise ValueError(f"X must be 2-D (n_users, n_features), got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
         raise ValueError("an array X must be numeric; pass a DataFrame for categorical columns")
-    return pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])]), True
+    return pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])], copy=False), True
 
 
-def _numeric_block(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    values = frame[columns].to_numpy(dtype=np.float64)
+def _level_codes(col: pd.Series, levels: list[str]) -> np.ndarray:
+    """Codes 1..n_levels of ``col``'s values among the training ``levels`` (by string form);
+    a missing value or a level never seen in training gets ``UNKNOWN_CODE``."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        value_codes = col.cat.codes.to_numpy()
+        uniques = col.cat.categories
+    else:
+        value_codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    # get_indexer gives -1 for a level outside the fitted ones: +1 makes it UNKNOWN_CODE
+    as_str = pd.Index(uniques, dtype=object).astype(str)
+    lookup = pd.Index(levels, dtype=object).get_indexer(as_str) + 1
+    lookup = np.append(lookup, UNKNOWN_CODE).astype(np.int64)  # index -1: missing values
+    return lookup[value_codes]
+
+
+def _numeric_block(frame: pd.DataFrame, columns: list[str], dtype: type = np.float64) -> np.ndarray:
+    values = frame[columns].to_numpy(dtype=dtype, copy=True)
     bad = ~np.isfinite(values)
     if bad.any():
         cols = [columns[j] for j in np.flatnonzero(bad.any(axis=0))]

@@ -24,6 +24,13 @@ MAX_STEPS = 3000  # gradient steps budget when max_epochs is None
 MIN_ROWS_PER_ARM = 4
 SMALL_DATA = 20_000  # users; up to here the wide CFRNet-sized network is the default
 DR_MIN_VAL_PER_ARM = 1_000  # validation users per arm before the DR criterion is trusted
+# Large data (n > SMALL_DATA): one minibatch per LARGE_ROWS_PER_BATCH training users (a power of
+# two in [1024, 4096]; the learning rate grows with sqrt(batch / 1024)), at least
+# LARGE_MIN_EPOCHS epochs, and at most VALIDATION_CAP users held out for early stopping.
+LARGE_ROWS_PER_BATCH = 256
+LARGE_BATCH_RANGE = (1024, 4096)
+LARGE_MIN_EPOCHS = 4
+VALIDATION_CAP = 100_000
 
 
 def resolve_control(labels: list[Any], control: Any) -> Any:
@@ -99,9 +106,14 @@ def encode_sequences(
     return events
 
 
-def split(arm: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified by arm: every arm keeps rows on both sides."""
+def split(
+    arm: np.ndarray, fraction: float, seed: int, cap: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified by arm: every arm keeps rows on both sides; ``cap`` bounds the validation
+    split's size (each arm keeps its share)."""
     rng = np.random.default_rng(seed)
+    if cap is not None and fraction * len(arm) > cap:
+        fraction = cap / len(arm)
     train, val = [], []
     for a in np.unique(arm):
         rows = rng.permutation(np.flatnonzero(arm == a))
@@ -109,6 +121,29 @@ def split(arm: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.n
         val.append(rows[:n_val])
         train.append(rows[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _schedule(model: UpliftModel, n_train: int, small: bool) -> tuple[int, int, int, float]:
+    """Minibatch size, epoch budget, patience and learning rate (explicit parameters win)."""
+    if small:
+        batch = model.batch_size or int(np.clip(n_train // 8, 64, 1024))
+        learning_rate = model.learning_rate
+        min_epochs = 8
+    else:
+        # large data: bigger minibatches, fewer Python-level steps per epoch; Adam's step grows
+        # with the square root of the batch (the gradient noise shrinks as 1/sqrt(batch))
+        low, high = LARGE_BATCH_RANGE
+        auto = int(
+            np.clip(2 ** round(math.log2(max(n_train / LARGE_ROWS_PER_BATCH, 1))), low, high)
+        )
+        batch = model.batch_size or auto
+        learning_rate = model.learning_rate * (1.0 if model.batch_size else math.sqrt(batch / low))
+        min_epochs = LARGE_MIN_EPOCHS
+    epochs = model.max_epochs or int(
+        np.clip(math.ceil(MAX_STEPS * batch / max(n_train, 1)), min_epochs, 500)
+    )
+    patience = model.patience or max(5, epochs // 10)
+    return batch, epochs, patience, learning_rate
 
 
 def fit_members(
@@ -167,7 +202,6 @@ def fit_members(
     data = TrainData(numeric, codes, arm, y_arr.astype(np.float32), weight, events)
     targets = spec.targets_array(y_arr)
 
-    n_train = round(n * (1 - model.validation_fraction))
     small = n <= SMALL_DATA
     representation = model.representation or ((200, 200, 200) if small else (128, 128))
     head = model.head or ((100, 100) if small else (64,))
@@ -177,11 +211,13 @@ def fit_members(
             "dr" if counts.min() * model.validation_fraction >= DR_MIN_VAL_PER_ARM else "factual"
         )
     model.criterion_ = criterion
-    batch = model.batch_size or int(np.clip(n_train // 8, 64, 1024))
-    epochs = model.max_epochs or int(
-        np.clip(math.ceil(MAX_STEPS * batch / max(n_train, 1)), 8, 500)
+    cap = None if small else VALIDATION_CAP
+    n_train = (
+        round(n * (1 - model.validation_fraction))
+        if small
+        else n - min(round(n * model.validation_fraction), VALIDATION_CAP)
     )
-    patience = model.patience or max(5, epochs // 10)
+    batch, epochs, patience, learning_rate = _schedule(model, n_train, small)
     seeds = np.random.default_rng(model.random_state).integers(
         0, 2**31 - 1, int(model.n_estimators)
     )
@@ -200,7 +236,7 @@ def fit_members(
     members, model.best_epochs_, model.validation_scores_ = [], [], []
     for seed in seeds:
         seed = int(seed)
-        train_idx, val_idx = split(arm, model.validation_fraction, seed)
+        train_idx, val_idx = split(arm, model.validation_fraction, seed, cap)
         pseudo = None
         if criterion == "dr":
             pseudo = dr_pseudo_outcomes(
@@ -214,7 +250,7 @@ def fit_members(
             max_epochs=epochs,
             batch_size=batch,
             patience=patience,
-            learning_rate=model.learning_rate,
+            learning_rate=learning_rate,
             weight_decay=model.weight_decay,
             alpha=model.alpha,
             beta=model.beta,

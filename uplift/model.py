@@ -209,10 +209,9 @@ class UpliftModel(BaseEstimator):
             np.ones(n, np.float32),
             events,
         )
-        idx = np.arange(n)
         out = []
         for net in self.members_:
-            raw = torch.from_numpy(predict_raw(net, data, idx, torch.device("cpu")))
+            raw = torch.from_numpy(predict_raw(net, data, None, torch.device("cpu")))
             out.append(self.outcome_spec_.expected(raw).numpy())
         return np.stack(out).astype(np.float64)
 

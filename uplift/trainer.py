@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from uplift.losses import OutcomeSpec, balance_penalty, clever_covariate
+from uplift.scoring import FusedForward, supports
 from uplift.selection import dr_loss
 
 EVAL_CHUNK = 65_536
@@ -41,17 +42,36 @@ class TrainData:
     weight: np.ndarray
     events: np.ndarray | None = None
 
+    _cache: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    def on(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """Every array as a tensor on ``device``, converted once (zero-copy on the CPU)."""
+        key = str(device)
+        if key not in self._cache:
+            arrays = {
+                "numeric": self.numeric,
+                "codes": self.codes,
+                "arm": self.arm,
+                "y": self.y,
+                "weight": self.weight,
+                "events": self.events,
+            }
+            self._cache[key] = {
+                name: torch.from_numpy(np.ascontiguousarray(a)).to(device)
+                for name, a in arrays.items()
+                if a is not None
+            }
+        return self._cache[key]
+
     def tensors(self, idx: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
-        out = {
-            "numeric": torch.from_numpy(self.numeric[idx]).to(device),
-            "codes": torch.from_numpy(self.codes[idx]).to(device),
-            "arm": torch.from_numpy(self.arm[idx]).to(device),
-            "y": torch.from_numpy(self.y[idx]).to(device),
-            "weight": torch.from_numpy(self.weight[idx]).to(device),
-        }
-        if self.events is not None:
-            out["events"] = torch.from_numpy(self.events[idx]).to(device)
-        return out
+        """The rows ``idx`` of every array, on ``device``."""
+        full = self.on(device)
+        rows = torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(device)
+        return {name: t.index_select(0, rows) for name, t in full.items()}
+
+    def rows(self, start: int, stop: int, device: torch.device) -> dict[str, torch.Tensor]:
+        """A contiguous slice of rows (no copy on the CPU)."""
+        return {name: t[start:stop] for name, t in self.on(device).items()}
 
 
 @dataclass
@@ -95,17 +115,35 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
 
 
 def predict_raw(
-    net: nn.Module, data: TrainData, idx: np.ndarray, device: torch.device
+    net: nn.Module, data: TrainData, idx: np.ndarray | None, device: torch.device
 ) -> np.ndarray:
-    """Raw head outputs (n, n_arms, n_raw) as float32 numpy, computed in chunks."""
+    """Raw head outputs (n, n_arms, n_raw) as float32 numpy, computed in chunks.
+
+    ``idx=None`` scores every row in order (contiguous slices, no gather). Networks without a
+    sequence encoder run through ``uplift.scoring.FusedForward`` (same outputs, one matmul per
+    layer for all arms).
+    """
     net.eval()
-    parts = []
+    n = len(data.arm) if idx is None else len(idx)
+    fused = FusedForward(net, device) if supports(net) else None
+    out = None
     with torch.inference_mode(), autocast(device):
-        for start in range(0, len(idx), EVAL_CHUNK):
-            batch = data.tensors(idx[start : start + EVAL_CHUNK], device)
-            out = net(batch["numeric"], batch["codes"], batch.get("events"))
-            parts.append(out["outcomes"].float().cpu().numpy())
-    return np.concatenate(parts) if parts else np.zeros((0,))
+        for start in range(0, n, EVAL_CHUNK):
+            stop = min(start + EVAL_CHUNK, n)
+            batch = (
+                data.rows(start, stop, device)
+                if idx is None
+                else data.tensors(idx[start:stop], device)
+            )
+            if fused is not None:
+                raw = fused(batch["numeric"], batch["codes"])
+            else:
+                raw = net(batch["numeric"], batch["codes"], batch.get("events"))["outcomes"]
+            raw = raw.float().cpu().numpy()
+            if out is None:
+                out = np.empty((n, *raw.shape[1:]), np.float32)
+            out[start:stop] = raw
+    return out if out is not None else np.zeros((0,), np.float32)
 
 
 class Trainer:

@@ -1,0 +1,134 @@
+"""Fused scoring path and vectorized feature encoding against the plain modules (CPU, seeded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from uplift.features import FeatureEncoder
+from uplift.fitting import _schedule, split
+from uplift.model import UpliftModel
+from uplift.nets import get_architecture
+from uplift.scoring import FusedForward, supports
+
+torch.set_num_threads(1)
+
+
+def _net(architecture: str, cardinalities: list[int], representation, head, n_outputs: int):
+    torch.manual_seed(0)
+    net = get_architecture(architecture)(
+        n_numeric=5,
+        cardinalities=cardinalities,
+        n_arms=4,
+        n_outputs=n_outputs,
+        representation=representation,
+        head=head,
+        dropout=0.1,
+    )
+    for p in net.parameters():  # move the biases and embeddings off their initial values
+        p.data.add_(0.1 * torch.randn_like(p))
+    return net.eval()
+
+
+@pytest.mark.parametrize(
+    ("architecture", "cardinalities", "representation", "head", "n_outputs"),
+    [
+        ("dragonnet", [4, 7, 31], (32, 16), (8,), 1),
+        ("tarnet", [3], (20, 20, 20), (10, 10), 2),
+        ("dragonnet", [], (16,), (), 1),
+        ("tarnet", [5, 2], (), (6,), 2),
+    ],
+)
+def test_fused_forward_equals_the_modules(
+    architecture, cardinalities, representation, head, n_outputs
+) -> None:
+    net = _net(architecture, cardinalities, representation, head, n_outputs)
+    rng = np.random.default_rng(0)
+    numeric = torch.from_numpy(rng.normal(size=(300, 5)).astype(np.float32))
+    codes = torch.from_numpy(
+        np.column_stack([rng.integers(0, c, 300) for c in cardinalities]).astype(np.int64)
+        if cardinalities
+        else np.zeros((300, 0), np.int64)
+    )
+    with torch.inference_mode():
+        expected = net(numeric, codes)["outcomes"]
+        got = FusedForward(net)(numeric, codes)
+    assert got.shape == expected.shape == (300, 4, n_outputs)
+    torch.testing.assert_close(got, expected, atol=2e-6, rtol=1e-5)
+
+
+def test_fused_forward_refuses_sequence_networks() -> None:
+    net = get_architecture("tarnet")(
+        n_numeric=2,
+        cardinalities=[],
+        n_arms=2,
+        n_outputs=1,
+        representation=(4,),
+        head=(4,),
+        sequence_encoder="gru",
+        vocab_size=5,
+        max_len=3,
+    )
+    assert not supports(net)
+    with pytest.raises(ValueError, match="without a sequence encoder"):
+        FusedForward(net)
+
+
+def _old_codes(col: pd.Series, levels: list[str]) -> np.ndarray:
+    """The previous element-by-element encoding, kept here as the reference."""
+    found = pd.Index(levels, dtype=object).get_indexer(col.astype(str).to_numpy(object)) + 1
+    found[col.isna().to_numpy()] = 0
+    return found
+
+
+def test_vectorized_categorical_codes_match_string_lookup() -> None:
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame(
+        {
+            "x": rng.normal(size=500),
+            "obj": rng.choice(["a", "b", "c"], 500),
+            "cat": pd.Categorical(rng.choice(["lo", "hi"], 500)),
+            "flag": rng.random(500) < 0.5,
+            "mixed": pd.Series(rng.choice([1, 2, "z"], 500), dtype=object),
+        }
+    )
+    enc = FeatureEncoder.fit(train)
+    new = pd.DataFrame(
+        {
+            "x": [0.0, 1.0, 2.0, 3.0],
+            "obj": ["a", "unseen", None, "c"],
+            "cat": pd.Categorical(["hi", None, "mid", "lo"], categories=["mid", "lo", "hi"]),
+            "flag": [True, False, True, False],
+            "mixed": pd.Series([2, "z", np.nan, 7], dtype=object),
+        },
+        index=[10, 3, 7, 1],  # an index that is not 0..n-1
+    )
+    numeric, codes = enc.transform(new)
+    for j, name in enumerate(enc.categorical_columns):
+        np.testing.assert_array_equal(codes[:, j], _old_codes(new[name], enc.levels[name]))
+    assert codes[1, enc.categorical_columns.index("obj")] == 0  # unseen -> unknown row
+    assert codes[1, enc.categorical_columns.index("cat")] == 0  # missing -> unknown row
+    assert codes[0, enc.categorical_columns.index("cat")] > 0
+    expected = (new[["x"]].to_numpy() - enc.means[0]) / enc.scales[0]
+    np.testing.assert_allclose(numeric, expected, rtol=1e-6)
+    assert numeric.dtype == np.float32 and codes.dtype == np.int64
+
+
+def test_large_data_schedule_and_validation_cap() -> None:
+    model = UpliftModel()
+    # small data keeps its schedule: batch n/8 up to 1024, at least 8 epochs, base learning rate
+    assert _schedule(model, 470, small=True) == (64, 409, 40, 1e-3)
+    batch, epochs, patience, lr = _schedule(model, 900_000, small=False)
+    assert batch == 4096 and epochs == 14 and patience == 5
+    assert lr == pytest.approx(2e-3)  # sqrt(4096 / 1024) x the base rate
+    assert _schedule(model, 35_000, small=False)[:2] == (1024, 88)
+    explicit = UpliftModel(batch_size=512, max_epochs=3, patience=2, learning_rate=5e-4)
+    assert _schedule(explicit, 900_000, small=False) == (512, 3, 2, 5e-4)
+
+    arm = np.repeat([0, 1, 2], [500_000, 300_000, 200_000])
+    train, val = split(arm, 0.3, seed=0, cap=100_000)
+    assert len(val) == 100_000 and len(train) == 900_000
+    assert np.bincount(arm[val]).tolist() == [50_000, 30_000, 20_000]
+    assert not np.intersect1d(train, val).size
