@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import numpy as np
 
-    from benchmarks.uplift import speed_data
+    from benchmarks.uplift_large import speed_data
     from uplift import UpliftModel
 
     X, arm, y = speed_data(args.users)

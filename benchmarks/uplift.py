@@ -15,24 +15,24 @@ Prints markdown tables (ratios are peer / liftlab: above 1 means liftlab is bett
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.uplift_large import (  # noqa: E402
+    bench_hillstrom,
+    bench_sim,
+    bench_speed,
+    speed_worker,
+)
 from uplift import UpliftModel  # noqa: E402
 from uplift.causal import make_peer  # noqa: E402
-from uplift.metrics import ate_error, pehe, per_arm, qini_auc_score  # noqa: E402
-
-SIM_ARMS = ["none", "discount_10", "coupon_5", "free_shipping"]
+from uplift.metrics import ate_error, pehe  # noqa: E402
 
 
 def _mean_se(values: list[float]) -> str:
@@ -87,185 +87,6 @@ def bench_ihdp(reps: list[int], peers: list[str], quick: bool) -> str:
             f"{_mean_se(acc['in'])} | {_mean_se(acc['ate'])} | {np.mean(acc['out']) / base:.2f} | "
             f"{acc['sec'] / len(reps):.1f} |"
         )
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------- simulator
-def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool) -> str:
-    from experiments.simulation import CATEGORICAL_FEATURES, NUMERIC_FEATURES, simulate_shop
-
-    shop = simulate_shop(n_users=n_train + n_test, seed=0)
-    frame = shop.randomized_experiment(arms=SIM_ARMS, seed=1)
-    cols = [shop.arms.index(a) - 1 for a in SIM_ARMS[1:]]
-    truth = {o: shop.true_effect(o)[:, cols] for o in ("conversion", "revenue")}
-    X = frame[list(NUMERIC_FEATURES) + list(CATEGORICAL_FEATURES)]
-    train, test = np.arange(n_train), np.arange(n_train, n_train + n_test)
-    t = frame["treatment"].to_numpy()
-    y = {"conversion": frame["converted"].to_numpy(float), "revenue": frame["revenue"].to_numpy()}
-    results = {}
-    model, sec = _fit(
-        "liftlab",
-        X.iloc[train],
-        t[train],
-        np.column_stack([y["conversion"], y["revenue"]])[train],
-        "none",
-        0,
-        quick,
-    )
-    results["liftlab (joint)"] = (
-        {o: pehe(truth[o][test], model.effect(X.iloc[test], outcome=o)) for o in truth},
-        sec,
-    )
-    for name in peers:
-        errs, total = {}, 0.0
-        for o in truth:
-            peer, sec = _fit(name, X.iloc[train], t[train], y[o][train], "none", 0, quick)
-            errs[o], total = pehe(truth[o][test], peer.effect(X.iloc[test])), total + sec
-        results[name] = (errs, total)
-    lines = [
-        f"Simulator: {n_train:,} training users, {n_test:,} test users, arms {SIM_ARMS} "
-        "(control first); out-of-sample √PEHE per arm",
-        "",
-        "| method | conversion √PEHE per arm | revenue √PEHE per arm | mean conv | mean rev | "
-        "ratio conv peer/liftlab | ratio rev | fit s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    base = results["liftlab (joint)"][0]
-    for name, (errs, sec) in results.items():
-        c, r = errs["conversion"], errs["revenue"]
-        lines.append(
-            f"| {name} | {' / '.join(f'{v:.4f}' for v in c)} | {' / '.join(f'{v:.3f}' for v in r)} "
-            f"| {c.mean():.4f} | {r.mean():.3f} | {c.mean() / base['conversion'].mean():.2f} | "
-            f"{r.mean() / base['revenue'].mean():.2f} | {sec:.0f} |"
-        )
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------- Hillstrom
-def bench_hillstrom(splits: int, peers: list[str], quick: bool, subsample: int | None) -> str:
-    from uplift.datasets import HILLSTROM_FEATURES, load_hillstrom
-
-    data = load_hillstrom()
-    if subsample:
-        data = data.sample(subsample, random_state=0).reset_index(drop=True)
-    X = data[HILLSTROM_FEATURES].astype({"mens": "int64", "womens": "int64", "newbie": "int64"})
-    t = data["segment"].to_numpy()
-    arms = ["Womens E-Mail", "Mens E-Mail"]
-    scores: dict[str, dict[str, list[float]]] = {}
-    for split in range(splits):
-        rng = np.random.default_rng(split)
-        test = rng.random(len(data)) < 0.3
-        for outcome in ("visit", "conversion"):
-            y = data[outcome].to_numpy(float)
-            for name in ["liftlab", *peers]:
-                model, _ = _fit(name, X[~test], t[~test], y[~test], "No E-Mail", split, quick)
-                tau = model.effect(X[test])
-                order = [model.incentives_.index(a) for a in arms]
-                q = per_arm(qini_auc_score, y[test], tau[:, order], t[test], "No E-Mail", arms)
-                for arm in arms:
-                    scores.setdefault(name, {}).setdefault(f"{outcome} {arm[:-7]}", []).append(
-                        q[arm]
-                    )
-        print(f"  hillstrom split {split} done", file=sys.stderr, flush=True)
-    keys = [f"{o} {a[:-7]}" for o in ("visit", "conversion") for a in arms]
-    lines = [
-        f"Hillstrom ({len(data):,} users), normalized Qini (scikit-uplift qini_auc_score) on "
-        f"30% test, mean ± sd over {splits} random split(s)",
-        "",
-        "| method | " + " | ".join(keys) + " |",
-        "|---" * (len(keys) + 1) + "|",
-    ]
-    for name, per in scores.items():
-        cells = [f"{np.mean(per[k]):.4f} ± {np.std(per[k]):.4f}" for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- speed
-def speed_data(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """n users, 36 numeric + 4 categorical features, 4 arms, binary conversion."""
-    rng = np.random.default_rng(seed)
-    num = rng.normal(size=(n, 36)).astype(np.float32)
-    frame = pd.DataFrame(num, columns=[f"f{j}" for j in range(36)])
-    for j, levels in enumerate((5, 8, 12, 30)):
-        frame[f"c{j}"] = pd.Categorical.from_codes(
-            rng.integers(0, levels, n), [f"l{i}" for i in range(levels)]
-        )
-    arm = rng.integers(0, 4, n)
-    logit = -2.0 + 0.5 * num[:, 0] + 0.3 * (arm > 0) * num[:, 1] + 0.2 * arm
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
-    return frame, arm, y
-
-
-def speed_worker(method: str, n: int, quick: bool) -> None:
-    import torch
-
-    torch.set_num_threads(2)
-    X, arm, y = speed_data(n)
-    start = time.perf_counter()
-    model = (
-        UpliftModel(random_state=0, verbose=False, **({"max_epochs": 5} if quick else {}))
-        if method == "liftlab"
-        else make_peer(method, random_state=0)
-    ).fit(X, arm, y, control=0)
-    fit_s = time.perf_counter() - start
-    score_X = speed_data(min(n, 1_000_000), seed=1)[0]
-    start = time.perf_counter()
-    tau = model.effect(score_X)
-    score_s = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "fit_s": fit_s,
-                "users_per_s": len(score_X) / score_s,
-                "arms": tau.shape[1],
-                "peak_mb": rss,
-            }
-        )
-    )
-
-
-def bench_speed(
-    sizes: list[int], peers: list[str], peer_max: int, timeout: int, quick: bool
-) -> str:
-    lines = [
-        "Speed (synthetic: 36 numeric + 4 categorical features, 4 arms, binary outcome; "
-        "2 torch threads; each cell a fresh process)",
-        "",
-        "| method | users | fit s | scoring users/s | users×arms/s | peak RSS MB |",
-        "|---|---|---|---|---|---|",
-    ]
-    for n in sizes:
-        for method in ["liftlab", *peers]:
-            if method != "liftlab" and n > peer_max:
-                lines.append(f"| {method} | {n:,} | not run (> {peer_max:,}) | | | |")
-                continue
-            try:
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--speed-worker",
-                        method,
-                        str(n),
-                        *(["--quick"] * quick),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    check=True,
-                )
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
-                lines.append(
-                    f"| {method} | {n:,} | {r['fit_s']:.1f} | {r['users_per_s']:,.0f} | "
-                    f"{r['users_per_s'] * r['arms']:,.0f} | {r['peak_mb']:.0f} |"
-                )
-            except subprocess.TimeoutExpired:
-                lines.append(f"| {method} | {n:,} | > {timeout} (stopped) | | | |")
-            except subprocess.CalledProcessError as exc:
-                lines.append(f"| {method} | {n:,} | failed: {exc.stderr.strip()[-120:]} | | | |")
-            print(f"  speed {method} {n}: {lines[-1]}", file=sys.stderr, flush=True)
     return "\n".join(lines)
 
 
