@@ -167,3 +167,51 @@ def ledger(key: str, output_format: str) -> None:
         click.echo(
             f"\nplanned spend {summary['planned_spend']:,.2f} of budget {summary['budget']:,.2f}"
         )
+
+
+@strategy.command("experiment")
+@click.argument("key")
+@click.option("--strategy", "strategy_key", required=True, help="The strategy to test.")
+@click.option(
+    "--weights",
+    default="0.34,0.33,0.33",
+    show_default=True,
+    help="Shares of holdout, winner for everyone and strategy, comma-separated (sum 1).",
+)
+@click.option("--name", help="Experiment name (default: from the strategy).")
+def strategy_experiment(key: str, strategy_key: str, weights: str, name: str | None) -> None:
+    """Create draft experiment KEY: the strategy vs its winner for everyone vs no incentive.
+
+    Start it with `liftlab experiments start KEY`; apps then ask POST /api/v1/decide with
+    {"experiment": KEY, "unit_id": ...}; its results are the experiment's ordinary results.
+    """
+    from experiments.services.strategy_experiments import create_strategy_experiment
+
+    try:
+        shares = [float(w) for w in weights.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            "give three numbers such as 0.34,0.33,0.33", param_hint="--weights"
+        ) from None
+    with transaction() as session:
+        experiment = create_strategy_experiment(
+            session, key, strategy_key, actor="cli", name=name, weights=shares
+        )
+        variants = [(v.key, v.weight) for v in experiment.variants]
+    click.echo(f"created draft experiment {key}: " + ", ".join(f"{k} {w:g}" for k, w in variants))
+
+
+@strategy.command("served")
+@click.argument("experiment")
+@FORMAT_OPTION
+def served(experiment: str, output_format: str) -> None:
+    """Decisions served through EXPERIMENT, by variant, incentive and bucket."""
+    from experiments.services.strategy_experiments import decision_summary
+
+    with transaction() as session:
+        summary = decision_summary(session, experiment)
+    emit(
+        summary["decisions"],
+        output_format,
+        ["variant", "incentive", "bucket", "units", "expected_cost"],
+    )

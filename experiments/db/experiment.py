@@ -63,13 +63,14 @@ class Experiment(Base):
 
 
 class Variant(Base):
-    """One arm. ``incentive_id`` None means "no incentive" (the control)."""
+    """One arm: an incentive, or a strategy (its per-user decisions), or neither (the control)."""
 
     __tablename__ = "variants"
     __table_args__ = (
         UniqueConstraint("experiment_id", "position"),
         UniqueConstraint("experiment_id", "key"),
         CheckConstraint("weight >= 0 AND weight <= 1", name="weight_range"),
+        CheckConstraint("incentive_id IS NULL OR strategy_id IS NULL", name="one_treatment"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,6 +80,8 @@ class Variant(Base):
     name: Mapped[str] = mapped_column(String(200))
     weight: Mapped[float]
     incentive_id: Mapped[int | None] = mapped_column(ForeignKey("incentives.id"))
+    # a variant whose users get what this strategy decides for them (strategies A/B-tested)
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategies.id"))
 
     experiment: Mapped[Experiment] = relationship(
         back_populates="variants", foreign_keys=[experiment_id]

@@ -65,19 +65,31 @@ class Strategy(Base):
 
 
 class Decision(Base):
-    """One logged decision: the arm, its bucket and the probability with which it was chosen."""
+    """One logged decision: the arm, its bucket and the probability with which it was chosen.
+
+    Made by a strategy (``strategy_id``), or served through an experiment whose variants are
+    strategies (``experiment_id``, ``variant_id``; ``strategy_id`` set when the variant is one).
+    """
 
     __tablename__ = "decisions"
     __table_args__ = (
         CheckConstraint("bucket IN ('holdout', 'explore', 'exploit')", name="bucket"),
         CheckConstraint("propensity > 0 AND propensity <= 1", name="propensity_range"),
+        CheckConstraint(
+            "strategy_id IS NOT NULL OR experiment_id IS NOT NULL", name="strategy_or_experiment"
+        ),
         Index("ix_decisions_strategy_at", "strategy_id", "decided_at"),
         Index("ix_decisions_unit", "unit_id"),
+        Index("ix_decisions_experiment_unit", "experiment_id", "unit_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     decision_id: Mapped[str] = mapped_column(String(64), unique=True)
-    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id", ondelete="CASCADE"))
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategies.id", ondelete="CASCADE"))
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE")
+    )
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
     unit_id: Mapped[str] = mapped_column(String(200))
     incentive_id: Mapped[int | None] = mapped_column(ForeignKey("incentives.id"))
     bucket: Mapped[str] = mapped_column(String(16))

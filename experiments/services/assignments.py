@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from experiments.assignment import Reason, run_experiment
-from experiments.db import Assignment, Experiment, Incentive, utcnow
+from experiments.db import Assignment, Experiment, Incentive, Strategy, utcnow
 from experiments.errors import ValidationError
 from experiments.services.experiments import assignment_config
 
@@ -31,6 +31,7 @@ class Served:
     incentive: dict[str, Any] | None
     reason: str
     first_exposure_at: dt.datetime | None
+    strategy: str | None = None  # the variant serves this strategy's decisions (/api/v1/decide)
 
 
 def record_first_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -85,13 +86,17 @@ def assign_many(
     units: list[tuple[str, Mapping[str, Any] | None]],
     *,
     now: dt.datetime | None = None,
+    only: str | None = None,
 ) -> list[list[Served]]:
-    """``assign`` for a batch of units with a handful of queries in all (server-side batching)."""
+    """``assign`` for a batch of units with a handful of queries in all (server-side batching).
+
+    ``only``: serve (and record) this running experiment alone.
+    """
     if len(units) > MAX_UNITS:
         raise ValidationError("units", f"at most {MAX_UNITS} units per request; split the batch")
     for i, (unit_id, attributes) in enumerate(units):
         _check_unit(i, unit_id, attributes)
-    experiments = running_experiments(session)
+    experiments = [e for e in running_experiments(session) if only is None or e.key == only]
     if not experiments or not units:
         return [[] for _ in units]
     ids = [e.id for e in experiments]
@@ -107,6 +112,7 @@ def assign_many(
 
     stored = stored_rows()
     incentives = {i.id: i for i in session.scalars(select(Incentive))}
+    strategies = _strategy_keys(session, experiments)
     configs = {e.id: assignment_config(e) for e in experiments}
     now = now or utcnow()
     plan: list[list[tuple[Experiment, Any, str]]] = []
@@ -144,19 +150,31 @@ def assign_many(
         served = []
         for experiment, variant, reason in mine:
             if variant is not None:  # forced: served, never recorded
-                served.append(_served(experiment, variant, incentives, reason, None))
+                served.append(_served(experiment, variant, incentives, strategies, reason, None))
                 continue
             row = stored[(experiment.id, unit_id)]
             chosen = next(v for v in experiment.variants if v.id == row.variant_id)
-            served.append(_served(experiment, chosen, incentives, reason, row.first_exposure_at))
+            served.append(
+                _served(experiment, chosen, incentives, strategies, reason, row.first_exposure_at)
+            )
         out.append(served)
     return out
+
+
+def _strategy_keys(session: Session, experiments: list[Experiment]) -> dict[int, str]:
+    """Keys of the strategies that variants serve (no query when no variant serves one)."""
+    ids = {v.strategy_id for e in experiments for v in e.variants if v.strategy_id}
+    if not ids:
+        return {}
+    rows = session.execute(select(Strategy.id, Strategy.key).where(Strategy.id.in_(ids)))
+    return {strategy_id: key for strategy_id, key in rows}
 
 
 def _served(
     experiment: Experiment,
     variant: Any,
     incentives: Mapping[int, Incentive],
+    strategies: Mapping[int, str],
     reason: str,
     first_exposure_at: dt.datetime | None,
 ) -> Served:
@@ -178,6 +196,7 @@ def _served(
         incentive=payload,
         reason=reason,
         first_exposure_at=first_exposure_at,
+        strategy=strategies.get(variant.strategy_id) if variant.strategy_id else None,
     )
 
 
@@ -190,10 +209,15 @@ def features_payload(session: Session) -> dict[str, Any]:
     from experiments.assignment import to_growthbook_experiment
 
     incentives = {i.id: i.key for i in session.scalars(select(Incentive))}
+    running = running_experiments(session)
+    strategies = _strategy_keys(session, running)
     features: dict[str, Any] = {}
-    for experiment in running_experiments(session):
+    for experiment in running:
+        # a strategy variant's value names the strategy: ask /api/v1/decide for the incentive
         values = [
-            incentives.get(v.incentive_id, "none") if v.incentive_id else "none"
+            incentives.get(v.incentive_id, "none")
+            if v.incentive_id
+            else (f"strategy:{strategies[v.strategy_id]}" if v.strategy_id else "none")
             for v in experiment.variants
         ]
         rule = to_growthbook_experiment(assignment_config(experiment), values)

@@ -26,6 +26,7 @@ from experiments.db import (
     ExperimentMetric,
     Incentive,
     Metric,
+    Strategy,
     Variant,
     utcnow,
 )
@@ -79,6 +80,7 @@ def metrics_by_role(session: Session, experiment: Experiment) -> dict[str, list[
 def snapshot(session: Session, experiment: Experiment) -> dict[str, Any]:
     """The experiment as a JSON-ready dict (audit log, API)."""
     incentive_keys = {i.id: i.key for i in session.scalars(select(Incentive))}
+    strategy_keys = {s.id: s.key for s in session.scalars(select(Strategy))}
     roles = metrics_by_role(session, experiment)
     return {
         "key": experiment.key,
@@ -107,6 +109,7 @@ def snapshot(session: Session, experiment: Experiment) -> dict[str, Any]:
                 "name": v.name,
                 "weight": v.weight,
                 "incentive": incentive_keys.get(v.incentive_id) if v.incentive_id else None,
+                "strategy": strategy_keys.get(v.strategy_id) if v.strategy_id else None,
             }
             for v in experiment.variants
         ],
@@ -137,6 +140,7 @@ def _variants(session: Session, raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) < 2:
         raise ValidationError("variants", "give at least two variants: a control and a treatment")
     incentives = {i.key: i for i in session.scalars(select(Incentive))}
+    strategies = {s.key: s for s in session.scalars(select(Strategy))}
     seen: set[str] = set()
     out = []
     for i, item in enumerate(raw):
@@ -153,12 +157,26 @@ def _variants(session: Session, raw: Any) -> list[dict[str, Any]]:
                 f"{incentive_key!r} is not in the catalog; choose one of "
                 f"{', '.join(sorted(incentives)) or '(empty catalog)'} or leave it empty",
             )
+        # a strategy variant serves each user what the strategy decides (POST /api/v1/decide)
+        strategy_key = item.get("strategy") or None
+        if strategy_key is not None and incentive_key is not None:
+            raise ValidationError(
+                f"variants[{i}].strategy",
+                "a variant gives either an incentive or a strategy's decisions; drop one",
+            )
+        if strategy_key is not None and strategy_key not in strategies:
+            raise ValidationError(
+                f"variants[{i}].strategy",
+                f"{strategy_key!r} is not a strategy; choose one of "
+                f"{', '.join(sorted(strategies)) or '(none yet)'} or leave it empty",
+            )
         out.append(
             {
                 "key": key,
                 "name": str(item.get("name") or key),
                 "weight": _number(f"variants[{i}].weight", item.get("weight"), 0.0, 1.0),
                 "incentive_id": incentives[incentive_key].id if incentive_key else None,
+                "strategy_id": strategies[strategy_key].id if strategy_key else None,
             }
         )
     total = sum(v["weight"] for v in out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -204,27 +205,58 @@ def feed_winner(session: Session, experiment: Experiment, *, actor: str) -> Stra
     return strategy
 
 
-def decide(
-    session: Session, key: str, unit_id: str, features: Mapping[str, Any] | None = None
-) -> Decision:
-    """The unit's decision: its latest batch decision, else the fallback through the buckets."""
-    from experiments.strategy import allocate
+@dataclass(frozen=True)
+class Choice:
+    """What a strategy decides for one unit, before it is logged."""
 
+    incentive_id: int | None
+    bucket: str
+    propensity: float
+    expected_value: float
+    expected_cost: float
+    source: str  # "batch" (the latest batch decision) or "online-fallback"
+    logged: Decision | None  # the strategy's own logged decision it repeats, if any
+
+
+def check_request(unit_id: Any, features: Any) -> None:
     if not isinstance(unit_id, str) or not unit_id.strip() or len(unit_id) > 200:
         raise ValidationError("unit_id", "give a non-empty string of at most 200 characters")
     if features is not None and not isinstance(features, Mapping):
         raise ValidationError("features", "must be an object")
+
+
+def active_strategy(session: Session, key: str) -> Strategy:
     strategy = get_strategy(session, key)
     if strategy.status != "active":
         raise ConflictError("status", f"strategy {key!r} is {strategy.status}; activate it first")
+    return strategy
+
+
+def choose(session: Session, strategy: Strategy, unit_id: str) -> Choice:
+    """The unit's latest batch decision, else the fallback through the holdout/explore buckets."""
+    from experiments.strategy import allocate
+
     existing = session.scalar(
         select(Decision)
-        .where(Decision.strategy_id == strategy.id, Decision.unit_id == unit_id)
+        .where(
+            Decision.strategy_id == strategy.id,
+            Decision.experiment_id.is_(None),
+            Decision.unit_id == unit_id,
+        )
         .order_by(Decision.id.desc())
         .limit(1)
     )
     if existing is not None:
-        return existing
+        source = (existing.context or {}).get("source", "batch")
+        return Choice(
+            existing.incentive_id,
+            existing.bucket,
+            existing.propensity,
+            existing.expected_value,
+            existing.expected_cost,
+            source,
+            existing,
+        )
     import numpy as np
 
     fallback_id = strategy.fallback_incentive_id
@@ -232,7 +264,9 @@ def decide(
         i for i in session.scalars(select(Incentive)) if i.key in strategy.approved_incentives
     ]
     if not approved:
-        raise ValidationError("approved_incentives", f"strategy {key!r} approves no incentive")
+        raise ValidationError(
+            "approved_incentives", f"strategy {strategy.key!r} approves no incentive"
+        )
     names = [i.key for i in approved]
     # value 1 for the fallback only: the exploit choice is the fallback, explore stays uniform
     value = np.array([[1.0 if i.id == fallback_id else 0.0 for i in approved]])
@@ -248,16 +282,36 @@ def decide(
         hash_version=2,
     )
     arm = int(plan.arm[0])
+    return Choice(
+        approved[arm].id if arm >= 0 else None,
+        str(plan.bucket[0]),
+        float(plan.propensity[0]),
+        0.0,
+        0.0,
+        "online-fallback",
+        None,
+    )
+
+
+def decide(
+    session: Session, key: str, unit_id: str, features: Mapping[str, Any] | None = None
+) -> Decision:
+    """The unit's decision: its latest batch decision, else the fallback through the buckets."""
+    check_request(unit_id, features)
+    strategy = active_strategy(session, key)
+    choice = choose(session, strategy, unit_id)
+    if choice.logged is not None:
+        return choice.logged
     decision = Decision(
         decision_id=uuid.uuid4().hex,
         strategy_id=strategy.id,
         unit_id=unit_id,
-        incentive_id=approved[arm].id if arm >= 0 else None,
-        bucket=str(plan.bucket[0]),
-        propensity=float(plan.propensity[0]),
-        expected_value=0.0,
-        expected_cost=0.0,
-        context={"source": "online-fallback", "features": dict(features or {})},
+        incentive_id=choice.incentive_id,
+        bucket=choice.bucket,
+        propensity=choice.propensity,
+        expected_value=choice.expected_value,
+        expected_cost=choice.expected_cost,
+        context={"source": choice.source, "features": dict(features or {})},
     )
     session.add(decision)
     session.flush()
@@ -265,7 +319,11 @@ def decide(
 
 
 def spend_summary(session: Session, key: str) -> dict[str, Any]:
-    """Planned spend by incentive from the decision log (the ledger)."""
+    """Planned spend by incentive from the strategy's own decision log (the ledger).
+
+    Decisions served through an experiment are that experiment's: see
+    ``experiments.services.strategy_experiments.decision_summary``.
+    """
     strategy = get_strategy(session, key)
     names = {i.id: i.key for i in session.scalars(select(Incentive))}
     rows = session.execute(
@@ -276,7 +334,7 @@ def spend_summary(session: Session, key: str) -> dict[str, Any]:
             func.sum(Decision.expected_cost),
             func.sum(Decision.expected_value),
         )
-        .where(Decision.strategy_id == strategy.id)
+        .where(Decision.strategy_id == strategy.id, Decision.experiment_id.is_(None))
         .group_by(Decision.incentive_id, Decision.bucket)
     ).all()
     ledger = [

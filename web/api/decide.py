@@ -1,13 +1,20 @@
-"""``POST /api/v1/decide``: which incentive a unit gets under a strategy, logged with propensity."""
+"""``POST /api/v1/decide``: which incentive a unit gets, logged with its propensity.
+
+Under a strategy (``strategy``: its batch decision or its fallback through the buckets), or in an
+experiment whose variants are strategies (``experiment``: the unit is assigned, then served its
+variant's decision — the strategy's, the variant's incentive, or none).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import jsonify
 from werkzeug.wrappers import Response
 
-from experiments.db import Incentive
+from experiments.db import Decision, Incentive
 from experiments.errors import ValidationError
-from experiments.services import strategies
+from experiments.services import strategies, strategy_experiments
 from web.api import bp
 from web.api.body import json_object
 from web.api.keys import require_scope
@@ -16,20 +23,9 @@ from web.db import get_session
 from web.observability import record_decision
 
 
-@bp.route("/decide", methods=["POST"])
-@require_scope("assign")
-def decide() -> Response:
-    data = json_object()
-    if not isinstance(data.get("strategy"), str):
-        raise ValidationError("strategy", "name the strategy key")
-    session = get_session()
-    decision = strategies.decide(
-        session, data["strategy"], data.get("unit_id"), data.get("features")
-    )
-    incentive = session.get(Incentive, decision.incentive_id) if decision.incentive_id else None
-    body = {
-        "decision_id": decision.decision_id,
-        "unit_id": decision.unit_id,
+def _decision_json(decision: Decision | None, incentive: Incentive | None) -> dict[str, Any]:
+    return {
+        "decision_id": decision.decision_id if decision else None,
         "incentive": (
             {
                 "key": incentive.key,
@@ -40,39 +36,95 @@ def decide() -> Response:
             if incentive
             else None
         ),
-        "bucket": decision.bucket,
-        "propensity": decision.propensity,
+        "bucket": decision.bucket if decision else None,
+        "propensity": decision.propensity if decision else None,
     }
-    session.commit()
-    record_decision(
-        data["strategy"],
-        incentive.key if incentive else None,
-        decision.bucket,
-        decision.expected_cost,
+
+
+@bp.route("/decide", methods=["POST"])
+@require_scope("assign")
+def decide() -> Response:
+    data = json_object()
+    by_strategy, by_experiment = data.get("strategy"), data.get("experiment")
+    if (by_strategy is None) == (by_experiment is None):
+        raise ValidationError("strategy", "name either the strategy key or the experiment key")
+    field = "strategy" if by_experiment is None else "experiment"
+    if not isinstance(data[field], str):
+        raise ValidationError(field, f"give the {field} key as a string")
+    session = get_session()
+    if by_experiment is None:
+        decision = strategies.decide(
+            session, by_strategy, data.get("unit_id"), data.get("features")
+        )
+        label, served = by_strategy, {}
+    else:
+        result = strategy_experiments.decide_in_experiment(
+            session,
+            by_experiment,
+            data.get("unit_id"),
+            data.get("features"),
+            data.get("attributes"),
+        )
+        decision = result.decision
+        label = f"experiment:{by_experiment}"
+        served = {
+            "experiment": result.experiment,
+            "variant": result.variant,
+            "strategy": result.strategy,
+            "reason": result.reason,
+        }
+    incentive = (
+        session.get(Incentive, decision.incentive_id)
+        if decision and decision.incentive_id
+        else None
     )
+    body = {"unit_id": data["unit_id"], **_decision_json(decision, incentive), **served}
+    session.commit()
+    if decision is not None:
+        record_decision(
+            label, incentive.key if incentive else None, decision.bucket, decision.expected_cost
+        )
     return jsonify(body)
 
 
 PATHS["/decide"] = {
     "post": op(
-        "The incentive (or none) a unit gets under an active strategy, with bucket and propensity",
+        "The incentive (or none) a unit gets under an active strategy, or in a running experiment "
+        "whose variants are strategies, with bucket and logged propensity",
         "assign",
         request={
             "type": "object",
-            "required": ["strategy", "unit_id"],
+            "description": "exactly one of `strategy` and `experiment`",
+            "required": ["unit_id"],
             "properties": {
                 "strategy": {"type": "string"},
+                "experiment": {"type": "string"},
                 "unit_id": {"type": "string"},
                 "features": {"type": "object"},
+                "attributes": {
+                    "type": "object",
+                    "description": "targeting attributes (experiment only; default: features)",
+                },
             },
         },
         response={
             "type": "object",
             "properties": {
-                "decision_id": {"type": "string"},
+                "decision_id": {"type": ["string", "null"]},
+                "unit_id": {"type": "string"},
                 "incentive": {"type": ["object", "null"]},
-                "bucket": {"type": "string", "enum": ["holdout", "explore", "exploit"]},
-                "propensity": {"type": "number"},
+                "bucket": {
+                    "type": ["string", "null"],
+                    "enum": ["holdout", "explore", "exploit", None],
+                },
+                "propensity": {"type": ["number", "null"]},
+                "experiment": {"type": "string"},
+                "variant": {"type": ["string", "null"]},
+                "strategy": {"type": ["string", "null"]},
+                "reason": {
+                    "type": "string",
+                    "enum": ["assigned", "sticky", "forced", "excluded"],
+                },
             },
         },
     )

@@ -116,6 +116,10 @@ PATHS["/assign"] = {
                             "incentive": {"type": ["object", "null"]},
                             "reason": {"type": "string", "enum": ["assigned", "sticky", "forced"]},
                             "first_exposure_at": {"type": ["string", "null"]},
+                            "strategy": {
+                                "type": ["string", "null"],
+                                "description": "the variant serves this strategy: ask /decide",
+                            },
                         },
                     },
                 },
