@@ -1,35 +1,38 @@
 """Bulk event import from CSV, JSON Lines or Parquet: validated first, then loaded chunk by chunk.
 
-Pass 1 checks the whole file (columns, ids, timestamps with a time zone, finite values) and refuses
-it, naming the row and the column, before anything is written. Pass 2 loads it in chunks, each its own
-transaction, skipping event ids already stored: a killed import started again ends with every event
-exactly once, and so do two imports of the same file running at the same time. On PostgreSQL each
-chunk goes through COPY into a temporary table and one ``INSERT … SELECT … ORDER BY event_id ON
-CONFLICT DO NOTHING`` (the ordering gives concurrent importers the same lock order: no deadlock).
+Pass 1 checks the whole file (``event_frames.clean_chunk``: columns, ids, timestamps with a time
+zone, finite values, properties) and refuses it, naming the row and the column, before anything is
+written. Pass 2 loads it in chunks, each its own transaction, skipping event ids already stored: a
+killed import started again ends with every event exactly once, and so do two imports of the same
+file running at the same time. While the database writes one chunk, a background thread reads,
+cleans and serializes the next one (``event_copy`` has the loaders: COPY on PostgreSQL).
 """
 
 from __future__ import annotations
 
-import io
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from experiments.db import utcnow
 from experiments.db.session import refresh_planner_statistics
 from experiments.errors import ValidationError
-from experiments.services.events import insert_ignoring_duplicates
+from experiments.services import event_copy
+from experiments.services.event_frames import OPTIONAL, REQUIRED, clean_chunk
 
 if TYPE_CHECKING:
     import pandas as pd
 
-REQUIRED = ("event_id", "unit_id", "name", "occurred_at")
-OPTIONAL = ("value", "properties")
+__all__ = ["FORMATS", "OPTIONAL", "REQUIRED", "ImportResult", "clean_chunk", "import_events"]
+
 FORMATS = ("csv", "jsonl", "parquet")
-_TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+DEADLOCK_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -74,94 +77,12 @@ def read_chunks(path: Path, fmt: str, chunk_size: int) -> Iterator[pd.DataFrame]
             dtype={"event_id": str, "unit_id": str, "name": str, "occurred_at": str},
         )
     else:
+        # timestamps stay text (checked for a time zone later; pandas 3 deprecates the keyword);
+        # precise_float: the default parser can be off in the last digits
+        dates = {"convert_dates": False} if int(pd.__version__.split(".")[0]) < 3 else {}
         yield from pd.read_json(
-            path, lines=True, chunksize=chunk_size, dtype=False, convert_dates=False
+            path, lines=True, chunksize=chunk_size, dtype=False, precise_float=True, **dates
         )
-
-
-def clean_chunk(frame: pd.DataFrame, offset: int) -> pd.DataFrame:
-    """Validate a chunk (vectorized) and return it normalized; rows are numbered from ``offset``."""
-    import numpy as np
-    import pandas as pd
-
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise ValidationError(
-            missing[0], f"column {missing[0]!r} is missing; required: {', '.join(REQUIRED)}"
-        )
-    unknown = sorted(set(frame.columns) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise ValidationError(
-            unknown[0], f"unknown column; allowed: {', '.join(REQUIRED + OPTIONAL)}"
-        )
-
-    def fail(column: str, mask: np.ndarray, message: str) -> None:
-        if mask.any():
-            row = offset + int(np.flatnonzero(mask)[0])
-            raise ValidationError(f"row {row + 1}.{column}", message)
-
-    out = pd.DataFrame(index=frame.index)
-    for column, limit in (("event_id", 200), ("unit_id", 200), ("name", 100)):
-        values = frame[column]
-        is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
-        text_values = values.where(is_text, "")
-        fail(
-            column,
-            ~is_text | (text_values.str.strip() == "").to_numpy(),
-            "is required (a non-empty string)",
-        )
-        fail(
-            column, (text_values.str.len() > limit).to_numpy(), f"is longer than {limit} characters"
-        )
-        out[column] = text_values
-    stamps = frame["occurred_at"]
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        parsed = stamps.dt.tz_convert("UTC")
-    else:
-        fail(
-            "occurred_at",
-            pd.api.types.is_datetime64_dtype(stamps.dtype) & np.ones(len(frame), bool),
-            "has no time zone; store UTC timestamps",
-        )
-        as_text = stamps.astype("string")
-        fail(
-            "occurred_at",
-            ~as_text.str.contains(_TZ_SUFFIX, regex=True).fillna(False).to_numpy(),
-            "needs an ISO-8601 timestamp with a time zone, e.g. 2026-01-31T12:00:00Z",
-        )
-        parsed = pd.to_datetime(as_text, utc=True, format="ISO8601", errors="coerce")
-        fail("occurred_at", parsed.isna().to_numpy(), "is not a valid ISO-8601 timestamp")
-    out["occurred_at"] = parsed.dt.floor("us")
-    if "value" in frame.columns:
-        value = pd.to_numeric(frame["value"], errors="coerce")
-        given = frame["value"].notna().to_numpy()
-        fail("value", given & value.isna().to_numpy(), "must be a number or empty")
-        fail("value", given & ~np.isfinite(value.fillna(0).to_numpy()), "must be finite")
-        out["value"] = value
-    else:
-        out["value"] = np.nan
-    if "properties" in frame.columns:
-        import json
-
-        def as_json(v: object) -> str | None:
-            if v is None or (isinstance(v, float) and v != v):
-                return None
-            if isinstance(v, dict):
-                return json.dumps(v)
-            if isinstance(v, str):
-                try:
-                    loaded = json.loads(v)
-                except ValueError:
-                    return "!"
-                return json.dumps(loaded) if isinstance(loaded, dict) else "!"
-            return "!"
-
-        props = frame["properties"].map(as_json)
-        fail("properties", (props == "!").to_numpy(), "must be a JSON object or empty")
-        out["properties"] = props
-    else:
-        out["properties"] = None
-    return out
 
 
 def validate_file(path: Path, fmt: str, chunk_size: int) -> int:
@@ -174,60 +95,83 @@ def validate_file(path: Path, fmt: str, chunk_size: int) -> int:
     return rows
 
 
-def _load_postgres(connection, frame: pd.DataFrame) -> int:  # type: ignore[no-untyped-def]
-    raw = connection.connection.driver_connection
-    connection.execute(
-        text(
-            "CREATE TEMP TABLE IF NOT EXISTS events_import (event_id text, unit_id text, "
-            "name text, value double precision, occurred_at timestamptz, properties json) "
-            "ON COMMIT DELETE ROWS"
-        )
-    )
-    buffer = io.StringIO()
-    frame.to_csv(
-        buffer,
-        index=False,
-        header=False,
-        columns=["event_id", "unit_id", "name", "value", "occurred_at", "properties"],
-        date_format="%Y-%m-%dT%H:%M:%S.%fZ",
-    )
-    with raw.cursor().copy(
-        "COPY events_import (event_id, unit_id, name, value, occurred_at, properties) "
-        "FROM STDIN WITH (FORMAT csv)"
-    ) as copy:
-        copy.write(buffer.getvalue())
-    result = connection.execute(
-        text(
-            "INSERT INTO events (event_id, unit_id, name, value, occurred_at, received_at, "
-            "properties) SELECT DISTINCT ON (event_id) event_id, unit_id, name, value, "
-            "occurred_at, :received_at, properties FROM events_import ORDER BY event_id "
-            "ON CONFLICT (event_id) DO NOTHING"
-        ),
-        {"received_at": utcnow()},
-    )
-    return int(result.rowcount)
+class _Prefetch:
+    """Iterate ``items`` computed by a background thread up to ``depth`` items ahead.
+
+    Leaving the ``with`` block early (an error, an interrupted import) stops the thread; an error
+    raised by the producer is raised again in the consumer.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], depth: int = 1) -> None:
+        self._items = items
+        self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="event-import", daemon=True)
+
+    def _put(self, entry: tuple[bool, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((True, item)):
+                    return
+            self._put((True, self._END))
+        except BaseException as exc:  # noqa: BLE001 - handed over to the consumer, raised there
+            self._put((False, exc))
+
+    def __enter__(self) -> Iterator[Any]:
+        self._thread.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[Any]:
+        while True:
+            ok, item = self._queue.get()
+            if not ok:
+                raise item
+            if item is self._END:
+                return
+            yield item
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
-def _load_generic(connection, frame: pd.DataFrame) -> int:  # type: ignore[no-untyped-def]
-    import json
+def _load_postgres(engine: Engine, payload: event_copy.CopyPayload) -> int:
+    import psycopg
 
-    received_at = utcnow()
-    frame = frame.drop_duplicates("event_id")
-    rows = [
-        {
-            "event_id": e,
-            "unit_id": u,
-            "name": n,
-            "value": None if v != v else float(v),
-            "occurred_at": t.to_pydatetime(),
-            "received_at": received_at,
-            "properties": json.loads(p) if p else None,
-        }
-        for e, u, n, v, t, p in frame[
-            ["event_id", "unit_id", "name", "value", "occurred_at", "properties"]
-        ].itertuples(index=False, name=None)
-    ]
-    return insert_ignoring_duplicates(connection, rows)
+    try:
+        with engine.begin() as connection:
+            return event_copy.copy_new_events(connection, payload)
+    except psycopg.errors.UniqueViolation:
+        pass  # some ids are stored already: that transaction was rolled back, skip them instead
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with engine.begin() as connection:
+                return event_copy.insert_skipping_stored(connection, payload)
+        except psycopg.errors.DeadlockDetected:
+            if attempt == DEADLOCK_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _load_generic(engine: Engine, rows: list[dict[str, Any]]) -> int:
+    with engine.begin() as connection:
+        return event_copy.insert_rows(connection, rows)
 
 
 def import_events(
@@ -241,22 +185,31 @@ def import_events(
     """Validate the whole file, then load it chunk by chunk (one transaction per chunk)."""
     if chunk_size < 1:
         raise ValidationError("chunk_size", "must be at least 1")
-    fmt = detect_format(path, fmt)
-    total = validate_file(path, fmt, chunk_size)
-    loader = _load_postgres if engine.dialect.name == "postgresql" else _load_generic
     if engine.dialect.name not in ("postgresql", "sqlite"):
         raise ValidationError(
             "database", f"bulk import supports PostgreSQL and SQLite, not {engine.dialect.name}"
         )
+    fmt = detect_format(path, fmt)
+    total = validate_file(path, fmt, chunk_size)
+    received_at = utcnow()
+    postgres = engine.dialect.name == "postgresql"
+    prepare = event_copy.prepare_copy if postgres else event_copy.prepare_rows
+    load: Callable[[Engine, Any], int] = _load_postgres if postgres else _load_generic
+
+    def payloads() -> Iterator[tuple[int, Any]]:
+        done = 0
+        for chunk in read_chunks(path, fmt, chunk_size):
+            yield len(chunk), prepare(clean_chunk(chunk, done), received_at)
+            done += len(chunk)
+
     done = inserted = chunks = 0
-    for chunk in read_chunks(path, fmt, chunk_size):
-        frame = clean_chunk(chunk, done)
-        with engine.begin() as connection:
-            inserted += loader(connection, frame)
-        done += len(frame)
-        chunks += 1
-        if progress:
-            progress(done, total)
+    with _Prefetch(payloads()) as prepared:
+        for rows, payload in prepared:
+            inserted += load(engine, payload)
+            done += rows
+            chunks += 1
+            if progress:
+                progress(done, total)
     with engine.begin() as connection:
         refresh_planner_statistics(connection, ["events"])
     return ImportResult(rows=total, inserted=inserted, chunks=chunks)

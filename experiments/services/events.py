@@ -64,6 +64,8 @@ def _text(index: int, row: Mapping[str, Any], name: str, limit: int) -> str:
         )
     if len(value) > limit:
         raise ValidationError(f"events[{index}].{name}", f"is longer than {limit} characters")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 there
+        raise ValidationError(f"events[{index}].{name}", "contains a NUL character; remove it")
     return value
 
 

@@ -4,6 +4,7 @@ with the row and column named and the database unchanged. Runs on SQLite and Pos
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -110,6 +111,20 @@ def test_interrupted_import_resumes_exactly_once(db_url: str, tmp_path: Path) ->
             lambda f: f.assign(event_id=f["event_id"].where(f.index != 2999, "")),
             "row 3000.event_id",
         ),
+        (
+            lambda f: f.assign(occurred_at=f["occurred_at"].where(f.index != 2500, "2099-01-01Z")),
+            "row 2501.occurred_at",
+        ),
+        (
+            lambda f: f.assign(unit_id=f["unit_id"].where(f.index != 10, "u\x00")),
+            "row 11.unit_id",
+        ),
+        (
+            lambda f: f.assign(
+                properties=np.where(f.index == 2001, '{"x": "' + "y" * 9000 + '"}', None)
+            ),
+            "row 2002.properties",
+        ),
         (lambda f: f.drop(columns=["unit_id"]), "unit_id"),
         (lambda f: f.assign(colour="red"), "colour"),
     ],
@@ -127,6 +142,78 @@ def test_bad_file_is_refused_and_nothing_written(
         engine.dispose()
     assert error.value.field == field
     assert count(db_url) == (0, 0)
+
+
+def test_stored_rows_equal_the_file_to_the_microsecond(db_url: str, tmp_path: Path) -> None:
+    # awkward text for CSV/COPY: separators, quotes, newlines, a lone "\\.", non-ASCII; offsets
+    texts = ["plain", 'a,"b"', "line\nbreak", "\\.", "é😀", "  padded  ", "back\\slash"]
+    rows = []
+    for i in range(700):
+        offset = dt.timezone(dt.timedelta(minutes=(-330, 0, 60, 525)[i % 4]))
+        stamp = dt.datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=dt.UTC) + dt.timedelta(
+            seconds=7919 * i, microseconds=13 * i
+        )
+        rows.append(
+            {
+                "event_id": f"{texts[i % len(texts)]}-{i}",
+                "unit_id": texts[(i // 7) % len(texts)],
+                "name": ("view", "order", "x,y")[i % 3],
+                "value": np.nan if i % 5 == 0 else (i * 0.1) ** 3 - 1e-9,
+                "occurred_at": stamp.astimezone(offset).isoformat(),
+                "properties": None if i % 2 else json.dumps({"i": i, "text": texts[i % 7]}),
+            }
+        )
+    path = tmp_path / "events.jsonl"  # json.dumps writes floats exactly (pandas rounds them)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows).replace("NaN", "null"))
+    engine = make_engine(db_url)
+    try:
+        result = import_events(engine, path, chunk_size=256)
+        with engine.connect() as connection:
+            stored = {
+                r.event_id: r
+                for r in connection.execute(
+                    select(
+                        Event.event_id,
+                        Event.unit_id,
+                        Event.name,
+                        Event.value,
+                        Event.occurred_at,
+                        Event.properties,
+                        Event.received_at,
+                    )
+                )
+            }
+    finally:
+        engine.dispose()
+    assert (result.rows, result.inserted, result.chunks) == (700, 700, 3)
+    assert len(stored) == 700
+    for row in rows:
+        got = stored[row["event_id"]]
+        assert (got.unit_id, got.name) == (row["unit_id"], row["name"])
+        assert got.occurred_at == dt.datetime.fromisoformat(row["occurred_at"])
+        if row["value"] != row["value"]:
+            assert got.value is None
+        else:
+            assert got.value == row["value"]  # exact: no float formatting loss on the way
+        expected = None if row["properties"] is None else json.loads(row["properties"])
+        assert got.properties == expected
+    assert len({r.received_at for r in stored.values()}) == 1
+
+
+def test_overlapping_file_adds_only_the_new_events(db_url: str, tmp_path: Path) -> None:
+    frame = make_events(4000, seed=3)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    frame.iloc[:2000].to_csv(first, index=False)
+    frame.iloc[1000:].sample(frac=1.0, random_state=0).to_csv(second, index=False)
+    engine = make_engine(db_url)
+    try:
+        assert import_events(engine, first, chunk_size=700).inserted == 2000
+        # chunks of 1500 shuffled rows each mix stored and new ids
+        again = import_events(engine, second, chunk_size=1500)
+    finally:
+        engine.dispose()
+    assert (again.rows, again.inserted, again.duplicates) == (3000, 2000, 1000)
+    assert count(db_url) == (4000, 4000)
 
 
 @pytest.mark.postgres

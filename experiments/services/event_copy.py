@@ -1,0 +1,134 @@
+"""Loading validated event chunks into the database: PostgreSQL COPY, or an executemany elsewhere.
+
+Layer: experiments.services. Each loader has two halves: ``prepare`` turns a cleaned chunk into a
+payload (pure CPU work, run in the importer's background thread) and ``load`` writes the payload
+inside the caller's transaction and returns how many events were new.
+
+PostgreSQL, fast path: the chunk, deduplicated and sorted by ``event_id``, is COPYed straight into
+``events`` (CSV written by pyarrow). COPY cannot skip rows, so when an ``event_id`` is already
+stored the unique index rejects the whole COPY and the chunk's transaction is rolled back: nothing
+of it stays. The chunk is then loaded again through a temporary table and one ``INSERT … SELECT …
+ORDER BY event_id ON CONFLICT (event_id) DO NOTHING``, which skips the stored ids. Measured on this
+machine the speculative insertion of ``ON CONFLICT`` costs about 1.6x the server CPU of a plain
+insert, so new events (the common case) take the plain path and only overlapping chunks pay for
+conflict handling. Both paths write in ``event_id`` order, so two importers of the same file take
+row locks in the same order; a deadlock between importers whose chunks differ is retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, text
+
+from experiments.services.events import insert_ignoring_duplicates
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = ("event_id", "unit_id", "name", "value", "occurred_at", "properties", "received_at")
+_COLUMN_LIST = ", ".join(COLUMNS)
+COPY_EVENTS = f"COPY events ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
+STAGING = "events_import"
+CREATE_STAGING = text(
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (event_id text, unit_id text, name text, "
+    "value double precision, occurred_at timestamptz, properties json, received_at timestamptz) "
+    "ON COMMIT DELETE ROWS"
+)
+COPY_STAGING = f"COPY {STAGING} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
+INSERT_FROM_STAGING = text(
+    f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {STAGING} "
+    "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING"
+)
+# timestamps are written as UTC wall time; the session reads them as UTC. A sort of one chunk in
+# the fallback fits in memory instead of spilling to disk (4 MB default).
+SESSION = text("SET LOCAL TimeZone = 'UTC'; SET LOCAL work_mem = '64MB'")
+
+
+def unique_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+    """The chunk without repeated event ids (the first wins), sorted by ``event_id``."""
+    return frame.drop_duplicates("event_id").sort_values("event_id", kind="stable")
+
+
+@dataclass(frozen=True)
+class CopyPayload:
+    rows: int
+    csv: bytes
+
+
+def prepare_copy(frame: pd.DataFrame, received_at: dt.datetime) -> CopyPayload:
+    """CSV for COPY (columns ``COLUMNS``), timestamps as naive UTC, empty cells as NULL."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    frame = unique_chunk(frame)
+    n = len(frame)
+    # pyarrow formats time-zone-aware timestamps ~15x slower than naive ones: write UTC wall time
+    received = np.datetime64(received_at.astimezone(dt.UTC).replace(tzinfo=None), "us")
+    table = pa.table(
+        {
+            "event_id": pa.array(frame["event_id"], type=pa.string()),
+            "unit_id": pa.array(frame["unit_id"], type=pa.string()),
+            "name": pa.array(frame["name"], type=pa.string()),
+            "value": pa.array(frame["value"].to_numpy(dtype="float64"), from_pandas=True),
+            "occurred_at": pa.array(
+                frame["occurred_at"].dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
+            ),
+            "properties": pa.array(frame["properties"], type=pa.string(), from_pandas=True),
+            "received_at": pa.array(np.full(n, received)),
+        }
+    )
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
+    return CopyPayload(rows=n, csv=buffer.getvalue())
+
+
+def _copy(connection: Connection, statement: str, data: bytes) -> None:
+    raw: Any = connection.connection.driver_connection  # a psycopg connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(data)
+
+
+def copy_new_events(connection: Connection, payload: CopyPayload) -> int:
+    """COPY the chunk into ``events``; raises psycopg's UniqueViolation if any id is stored."""
+    connection.execute(SESSION)
+    _copy(connection, COPY_EVENTS, payload.csv)
+    return payload.rows
+
+
+def insert_skipping_stored(connection: Connection, payload: CopyPayload) -> int:
+    """COPY the chunk into the temporary table, then insert the ids not stored yet."""
+    connection.execute(SESSION)
+    connection.execute(CREATE_STAGING)
+    _copy(connection, COPY_STAGING, payload.csv)
+    return int(connection.execute(INSERT_FROM_STAGING).rowcount)
+
+
+def prepare_rows(frame: pd.DataFrame, received_at: dt.datetime) -> list[dict[str, Any]]:
+    """Row dictionaries for the dialect-neutral executemany (SQLite)."""
+    import json
+
+    frame = unique_chunk(frame)
+    return [
+        {
+            "event_id": e,
+            "unit_id": u,
+            "name": n,
+            "value": None if v != v else float(v),
+            "occurred_at": t.to_pydatetime(),
+            "received_at": received_at,
+            "properties": json.loads(p) if p else None,
+        }
+        for e, u, n, v, t, p in frame[
+            ["event_id", "unit_id", "name", "value", "occurred_at", "properties"]
+        ].itertuples(index=False, name=None)
+    ]
+
+
+def insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> int:
+    return insert_ignoring_duplicates(connection, rows)
