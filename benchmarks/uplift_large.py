@@ -133,6 +133,14 @@ def bench_hillstrom(splits: int, peers: list[str], quick: bool, subsample: int |
 
 
 # --------------------------------------------------------------------------- speed
+SCORING_USERS = 500_000  # every speed cell scores the same fresh users
+SCORING_PASSES = 3  # scoring throughput: the best of this many passes
+
+
+def _speed_logit(num: np.ndarray, arm: np.ndarray | int) -> np.ndarray:
+    return -2.0 + 0.5 * num[:, 0] + 0.3 * (np.asarray(arm) > 0) * num[:, 1] + 0.2 * arm
+
+
 def speed_data(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """n users, 36 numeric + 4 categorical features, 4 arms, binary conversion."""
     rng = np.random.default_rng(seed)
@@ -143,15 +151,25 @@ def speed_data(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndar
             rng.integers(0, levels, n), [f"l{i}" for i in range(levels)]
         )
     arm = rng.integers(0, 4, n)
-    logit = -2.0 + 0.5 * num[:, 0] + 0.3 * (arm > 0) * num[:, 1] + 0.2 * arm
+    logit = _speed_logit(num, arm)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
     return frame, arm, y
 
 
-def speed_worker(method: str, n: int, quick: bool) -> None:
+def speed_true_effect(frame: pd.DataFrame) -> np.ndarray:
+    """The known conversion effect of arms 1..3 versus arm 0, (n, 3)."""
+    num = frame[["f0", "f1"]].to_numpy(np.float64)
+
+    def p(a: int) -> np.ndarray:
+        return 1 / (1 + np.exp(-_speed_logit(num, a)))
+
+    return np.column_stack([p(a) - p(0) for a in (1, 2, 3)])
+
+
+def speed_worker(method: str, n: int, quick: bool, threads: int = 2) -> None:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     X, arm, y = speed_data(n)
     start = time.perf_counter()
     model = (
@@ -160,18 +178,22 @@ def speed_worker(method: str, n: int, quick: bool) -> None:
         else make_peer(method, random_state=0)
     ).fit(X, arm, y, control=0)
     fit_s = time.perf_counter() - start
-    score_X = speed_data(min(n, 1_000_000), seed=1)[0]
-    start = time.perf_counter()
-    tau = model.effect(score_X)
-    score_s = time.perf_counter() - start
+    score_X = speed_data(2_000 if quick else SCORING_USERS, seed=1)[0]
+    best = np.inf
+    for _ in range(SCORING_PASSES):
+        start = time.perf_counter()
+        tau = model.effect(score_X)
+        best = min(best, time.perf_counter() - start)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    error = pehe(speed_true_effect(score_X), tau)
     print(
         json.dumps(
             {
                 "fit_s": fit_s,
-                "users_per_s": len(score_X) / score_s,
+                "users_per_s": len(score_X) / best,
                 "arms": tau.shape[1],
                 "peak_mb": rss,
+                "pehe": float(error.mean()),
             }
         )
     )
@@ -182,15 +204,17 @@ def bench_speed(
 ) -> str:
     lines = [
         "Speed (synthetic: 36 numeric + 4 categorical features, 4 arms, binary outcome; "
-        "2 torch threads; each cell a fresh process)",
+        f"2 torch threads; each cell a fresh process; scoring: {SCORING_USERS:,} new users, "
+        f"best of {SCORING_PASSES} passes of effect(X), pandas encoding included; √PEHE of the "
+        "conversion effect on those users, mean over the 3 incentives)",
         "",
-        "| method | users | fit s | scoring users/s | users×arms/s | peak RSS MB |",
-        "|---|---|---|---|---|---|",
+        "| method | users | fit s | scoring users/s | users×arms/s | peak RSS MB | √PEHE |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n in sizes:
         for method in ["liftlab", *peers]:
             if method != "liftlab" and n > peer_max:
-                lines.append(f"| {method} | {n:,} | not run (> {peer_max:,}) | | | |")
+                lines.append(f"| {method} | {n:,} | not run (> {peer_max:,}) | | | | |")
                 continue
             try:
                 proc = subprocess.run(
@@ -210,11 +234,11 @@ def bench_speed(
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 lines.append(
                     f"| {method} | {n:,} | {r['fit_s']:.1f} | {r['users_per_s']:,.0f} | "
-                    f"{r['users_per_s'] * r['arms']:,.0f} | {r['peak_mb']:.0f} |"
+                    f"{r['users_per_s'] * r['arms']:,.0f} | {r['peak_mb']:.0f} | {r['pehe']:.4f} |"
                 )
             except subprocess.TimeoutExpired:
-                lines.append(f"| {method} | {n:,} | > {timeout} (stopped) | | | |")
+                lines.append(f"| {method} | {n:,} | > {timeout} (stopped) | | | | |")
             except subprocess.CalledProcessError as exc:
-                lines.append(f"| {method} | {n:,} | failed: {exc.stderr.strip()[-120:]} | | | |")
+                lines.append(f"| {method} | {n:,} | failed: {exc.stderr.strip()[-120:]} | | | | |")
             print(f"  speed {method} {n}: {lines[-1]}", file=sys.stderr, flush=True)
     return "\n".join(lines)

@@ -16,6 +16,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +29,8 @@ from uplift.losses import OutcomeSpec, balance_penalty, clever_covariate
 from uplift.scoring import FusedForward, supports
 from uplift.selection import dr_loss
 
-EVAL_CHUNK = 65_536
+EVAL_CHUNK = 65_536  # rows per forward pass of a network with a sequence encoder
+SCORE_CHUNK = 4_096  # rows per fused forward pass (measured fastest of 2k-64k on 2 cores)
 
 
 @dataclass
@@ -121,29 +123,56 @@ def predict_raw(
 
     ``idx=None`` scores every row in order (contiguous slices, no gather). Networks without a
     sequence encoder run through ``uplift.scoring.FusedForward`` (same outputs, one matmul per
-    layer for all arms).
+    layer for all arms); on the CPU its chunks of ``SCORE_CHUNK`` rows (small enough to stay in
+    cache) are spread over ``torch.get_num_threads()`` worker threads, each running torch with
+    one thread, which keeps every core busy without OpenMP's barrier per operation.
     """
     net.eval()
     n = len(data.arm) if idx is None else len(idx)
     fused = FusedForward(net, device) if supports(net) else None
-    out = None
-    with torch.inference_mode(), autocast(device):
-        for start in range(0, n, EVAL_CHUNK):
-            stop = min(start + EVAL_CHUNK, n)
-            batch = (
-                data.rows(start, stop, device)
-                if idx is None
-                else data.tensors(idx[start:stop], device)
-            )
+    chunk = SCORE_CHUNK if fused is not None else EVAL_CHUNK
+    starts = range(0, n, chunk)
+    out: np.ndarray | None = None
+
+    def score(start: int) -> np.ndarray:
+        stop = min(start + chunk, n)
+        with torch.inference_mode(), autocast(device):
+            if idx is None:
+                batch = data.rows(start, stop, device)
+            else:
+                batch = data.tensors(idx[start:stop], device)
             if fused is not None:
                 raw = fused(batch["numeric"], batch["codes"])
             else:
                 raw = net(batch["numeric"], batch["codes"], batch.get("events"))["outcomes"]
-            raw = raw.float().cpu().numpy()
-            if out is None:
-                out = np.empty((n, *raw.shape[1:]), np.float32)
-            out[start:stop] = raw
+            return raw.float().cpu().numpy()
+
+    def store(start: int, raw: np.ndarray) -> None:
+        nonlocal out
+        if out is None:
+            out = np.empty((n, *raw.shape[1:]), np.float32)
+        out[start : start + len(raw)] = raw
+
+    workers = torch.get_num_threads() if fused is not None and device.type == "cpu" else 1
+    if workers > 1 and len(starts) > 1:
+        data.on(device)  # convert once, before the threads read it
+        with _one_torch_thread(), ThreadPoolExecutor(workers) as pool:
+            for start, raw in zip(starts, pool.map(score, starts), strict=True):
+                store(start, raw)
+    else:
+        for start in starts:
+            store(start, score(start))
     return out if out is not None else np.zeros((0,), np.float32)
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class Trainer:

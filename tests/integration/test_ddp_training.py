@@ -39,6 +39,7 @@ PARAMS = {
     "representation": (32, 32),
     "head": (16,),
     "criterion": "factual",
+    "n_estimators": 1,  # one network: the small-data default is a cross-fitted ensemble
     "max_epochs": 8,
     "batch_size": 100,  # even: the two shards of a step are the single-process minibatch
     "patience": 100,
