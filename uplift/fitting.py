@@ -13,6 +13,7 @@ import pandas as pd
 
 from uplift.features import FeatureEncoder
 from uplift.losses import OutcomeSpec
+from uplift.small_data import default_members, fold_splits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -170,8 +171,8 @@ def fit_members(
         raise ValueError(f"criterion={model.criterion!r} is unknown; use 'auto', 'dr' or 'factual'")
     if not 0 < model.validation_fraction < 1:
         raise ValueError("validation_fraction must be in (0, 1)")
-    if int(model.n_estimators) < 1:
-        raise ValueError("n_estimators must be >= 1")
+    if model.n_estimators is not None and int(model.n_estimators) < 1:
+        raise ValueError("n_estimators must be >= 1 (or None for the size-based default)")
     architecture = get_architecture(model.architecture)
     labels = _as_1d_labels(treatment)
     n = len(X) if isinstance(X, pd.DataFrame) else np.asarray(X).shape[0]
@@ -218,9 +219,10 @@ def fit_members(
         else n - min(round(n * model.validation_fraction), VALIDATION_CAP)
     )
     batch, epochs, patience, learning_rate = _schedule(model, n_train, small)
-    seeds = np.random.default_rng(model.random_state).integers(
-        0, 2**31 - 1, int(model.n_estimators)
-    )
+    n_members = default_members(n) if model.n_estimators is None else int(model.n_estimators)
+    seeds = np.random.default_rng(model.random_state).integers(0, 2**31 - 1, n_members)
+    # small data: the members are cross-fitted (member j validates on fold j), see uplift.small_data
+    folds = fold_splits(arm, n_members, int(seeds[0])) if small and n_members >= 2 else None
     model.net_kwargs_ = {
         "n_numeric": encoder.n_numeric,
         "cardinalities": encoder.cardinalities,
@@ -234,9 +236,11 @@ def fit_members(
         "max_len": getattr(model, "sequence_len_", 0),
     }
     members, model.best_epochs_, model.validation_scores_ = [], [], []
-    for seed in seeds:
+    for j, seed in enumerate(seeds):
         seed = int(seed)
-        train_idx, val_idx = split(arm, model.validation_fraction, seed, cap)
+        train_idx, val_idx = (
+            folds[j] if folds is not None else split(arm, model.validation_fraction, seed, cap)
+        )
         pseudo = None
         if criterion == "dr":
             pseudo = dr_pseudo_outcomes(

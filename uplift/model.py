@@ -47,7 +47,11 @@ class UpliftModel(BaseEstimator):
             validation users, else "factual" (on IHDP's ~200-user validation splits the DR loss is
             too noisy to stop on: reps 1-10 gave median sqrt(PEHE) 1.06 with "dr", 0.74 with
             "factual").
-        n_estimators: members of the deep ensemble (>= 2 enables ``effect_interval``).
+        n_estimators: members of the deep ensemble (>= 2 enables ``effect_interval``); None
+            picks 5 up to 5,000 users and 1 above. Up to 20,000 users an ensemble is
+            cross-fitted: member j early-stops on fold j of n_estimators arm-stratified folds
+            and trains on the rest (``validation_fraction`` is then unused); see
+            ``uplift.small_data``.
         sequence_encoder: None, "gru" or "transformer" over ``sequences=`` (n, L) int event codes
             (0 = padding; codes not seen in training are read as padding).
         max_epochs, batch_size, patience: None picks them from the data size.
@@ -68,7 +72,7 @@ class UpliftModel(BaseEstimator):
         alpha: float = 1.0,
         beta: float = 1.0,
         criterion: str = "auto",
-        n_estimators: int = 1,
+        n_estimators: int | None = None,
         sequence_encoder: str | None = None,
         max_epochs: int | None = None,
         batch_size: int | None = None,

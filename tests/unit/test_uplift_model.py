@@ -42,7 +42,7 @@ def frame(n: int, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted():
     X, labels, y, tau = simulate(2000)
-    model = UpliftModel(max_epochs=25, criterion="factual", **FAST).fit(
+    model = UpliftModel(max_epochs=25, criterion="factual", n_estimators=1, **FAST).fit(
         X, labels, y, control="control"
     )
     return model, tau, X

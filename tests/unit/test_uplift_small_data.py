@@ -1,0 +1,86 @@
+"""Small-data defaults: cross-fitted folds and the default deep ensemble (CPU, seeded, small)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from uplift import UpliftModel
+from uplift.metrics import pehe
+from uplift.small_data import ENSEMBLE_MAX_USERS, ENSEMBLE_SIZE, default_members, fold_splits
+
+torch.set_num_threads(1)
+
+FAST = {"representation": (32, 32), "head": (16,), "verbose": False, "random_state": 0}
+
+
+def noisy_problem(n: int, seed: int = 0):
+    """Two arms, tau = 1 + x0, unit noise: small and noisy, where one network varies a lot."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    t = rng.integers(0, 2, n)
+    tau = 1.0 + X[:, 0]
+    y = X[:, 1] + 0.5 * X[:, 2] ** 2 + t * tau + rng.normal(size=n)
+    return X, t, y, tau
+
+
+def test_fold_splits_partition_the_rows_and_stratify_by_arm() -> None:
+    arm = np.repeat([0, 1, 2], [50, 23, 7])
+    splits = fold_splits(arm, 5, seed=3)
+    assert len(splits) == 5
+    vals = np.concatenate([val for _, val in splits])
+    assert np.array_equal(np.sort(vals), np.arange(80))  # disjoint and covering
+    for train, val in splits:
+        assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(80))
+        assert len(np.intersect1d(train, val)) == 0
+    sizes = np.array([len(val) for _, val in splits])
+    assert sizes.max() - sizes.min() <= 1
+    for a, total in ((0, 50), (1, 23), (2, 7)):
+        per_fold = np.array([(arm[val] == a).sum() for _, val in splits])
+        assert per_fold.sum() == total and per_fold.max() - per_fold.min() <= 1
+    assert all(
+        np.array_equal(v1, v2)
+        for (_, v1), (_, v2) in zip(splits, fold_splits(arm, 5, seed=3), strict=True)
+    )
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        fold_splits(arm, 1, seed=0)
+
+
+def test_default_ensemble_size_depends_on_the_data_size() -> None:
+    assert default_members(672) == ENSEMBLE_SIZE == 5
+    assert default_members(ENSEMBLE_MAX_USERS) == 5
+    assert default_members(ENSEMBLE_MAX_USERS + 1) == 1
+    X, t, y, _ = noisy_problem(200)
+    assert len(UpliftModel(max_epochs=1, **FAST).fit(X, t, y, control=0).members_) == 5
+    single = UpliftModel(max_epochs=1, n_estimators=1, **FAST).fit(X, t, y, control=0)
+    assert len(single.members_) == 1
+
+
+def test_members_early_stop_on_their_own_fold() -> None:
+    X, t, y, _ = noisy_problem(300)
+    model = UpliftModel(max_epochs=4, architecture="tarnet", **FAST).fit(X, t, y, control=0)
+    first_seed = int(np.random.default_rng(0).integers(0, 2**31 - 1, 5)[0])
+    spec = model.outcome_spec_
+    for net, (_, val), score in zip(
+        model.members_, fold_splits(t, 5, first_seed), model.validation_scores_, strict=True
+    ):
+        numeric, codes = model.encoder_.transform(X[val])
+        with torch.no_grad():
+            raw = net(torch.from_numpy(numeric), torch.from_numpy(codes))["outcomes"]
+        factual = raw[torch.arange(len(val)), torch.from_numpy(t[val]), 0].double().numpy()
+        loss = np.mean((factual - (y[val] - spec.loc) / spec.scale) ** 2)
+        assert loss == pytest.approx(score, rel=1e-4)
+
+
+def test_cross_fitted_ensemble_beats_one_network_on_noisy_small_data() -> None:
+    X, t, y, tau = noisy_problem(500)
+    X_new, _, _, tau_new = noisy_problem(2000, seed=1)
+    params = {**FAST, "architecture": "tarnet", "representation": (64, 64), "head": (32,)}
+    ensemble = UpliftModel(**params).fit(X, t, y, control=0)
+    single = UpliftModel(n_estimators=1, **params).fit(X, t, y, control=0)
+    err_ensemble = pehe(tau_new, ensemble.effect(X_new)[:, 0])[0]
+    err_single = pehe(tau_new, single.effect(X_new)[:, 0])[0]
+    err_constant = pehe(tau_new, np.full_like(tau_new, tau.mean()))[0]
+    assert err_ensemble < err_single, (err_ensemble, err_single)
+    assert err_ensemble < 0.7 * err_constant, (err_ensemble, err_constant)
