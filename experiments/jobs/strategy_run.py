@@ -6,11 +6,17 @@ the mean predicted effect equals the randomized estimate); the incentive catalog
 them into incremental value and expected spend; ``experiments.strategy.allocate`` solves the
 budgeted knapsack with holdout and exploration buckets; every decision is logged with its
 propensity.
+
+The steps are separate functions (``strategy_inputs``, ``raw_outcomes``, ``mean_effects``,
+``calibrate``, ``population_economics``, ``allocate_population``) so that the Spark job
+(``experiments.jobs.spark_strategy``) runs the very same code per partition.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,8 @@ from experiments.db import Decision, Incentive, ModelRun, utcnow
 from experiments.errors import ValidationError
 from experiments.services import audit
 from experiments.services.strategies import get_strategy
-from experiments.strategy import CostModel, allocate, incentive_economics
+from experiments.strategy import Allocation, CostModel, allocate, incentive_economics
+from experiments.strategy.exact import exact_mean
 
 DEFAULT_SHIPPING_FEE = 4.95
 
@@ -64,17 +71,126 @@ def _model_run(session: Session, strategy: Any) -> ModelRun:
     return run
 
 
-def predicted_outcomes(model: Any, X: Any, arms: list[str], calibration: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """Conversion probability and order value per user for [none, *arms], calibrated."""
+@dataclass(frozen=True)
+class StrategyInputs:
+    """Everything a batch run needs besides the population, read once from the database.
+
+    Plain data (no session, no model), so that a Spark job can ship it to its executors.
+    """
+
+    key: str
+    model_run_id: int
+    artifact_path: str
+    features: list[str]
+    arms: list[str]
+    incentive_ids: list[int]
+    cost_models: list[CostModel]
+    calibration_ates: list[float | None]
+    budget: float
+    holdout: float
+    explore: float
+    objective: str
+    margin_rate: float
+    salt: str
+    hash_version: int = 2
+
+
+def strategy_inputs(
+    session: Session, key: str, population_columns: Sequence[str], *, margin_rate: float = 0.4
+) -> tuple[StrategyInputs, Any]:
+    """The strategy's arms, cost models, calibration, budget and shares, and its uplift model."""
+    from uplift import UpliftModel
+
+    strategy = get_strategy(session, key)
+    run = _model_run(session, strategy)
+    model = UpliftModel.load(Path(run.artifact_path))
+    catalog = {i.key: i for i in session.scalars(select(Incentive))}
+    arms = [a for a in strategy.approved_incentives if a in model.incentives_]
+    if not arms:
+        raise ValidationError(
+            "approved_incentives", "none of the approved incentives is in the model"
+        )
+    calibration = strategy.config.get("calibration", {})
+    inputs = StrategyInputs(
+        key=strategy.key,
+        model_run_id=run.id,
+        artifact_path=str(run.artifact_path),
+        features=run.metrics.get("features") or [c for c in population_columns if c != "unit_id"],
+        arms=arms,
+        incentive_ids=[catalog[a].id for a in arms],
+        cost_models=[cost_model(catalog[a]) for a in arms],
+        calibration_ates=[(calibration.get(a) or {}).get("experiment_ate") for a in arms],
+        budget=float(strategy.budget),
+        holdout=float(strategy.holdout_share),
+        explore=float(strategy.explore_share),
+        objective=strategy.objective,
+        margin_rate=margin_rate,
+        salt=f"strategy:{strategy.key}",
+    )
+    return inputs, model
+
+
+def raw_outcomes(model: Any, X: Any, arms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Conversion probability (clipped) and revenue per user for [none, *arms], uncalibrated."""
     labels = ["none", *model.incentives_]
     columns = [labels.index(a) for a in ["none", *arms]]
     p = np.clip(model.predict_outcomes(X, outcome="conversion")[:, columns], 1e-6, 1.0)
     revenue = np.maximum(model.predict_outcomes(X, outcome="revenue")[:, columns], 0.0)
-    for j, arm in enumerate(arms, start=1):
-        ate = (calibration.get(arm) or {}).get("experiment_ate")
-        if ate is not None:
-            p[:, j] = np.clip(p[:, j] + (ate - (p[:, j] - p[:, 0]).mean()), 1e-6, 1.0)
+    return p, revenue
+
+
+def mean_effects(p: np.ndarray) -> list[float]:
+    """Exact mean conversion effect of each arm (order-independent, see ``exact_mean``)."""
+    return [exact_mean(p[:, j] - p[:, 0]) for j in range(1, p.shape[1])]
+
+
+def calibration_shifts(ates: Sequence[float | None], means: Sequence[float]) -> list[float | None]:
+    """Additive shift of each arm's conversion so that its mean effect is the experiment's ATE."""
+    return [None if ate is None else ate - m for ate, m in zip(ates, means, strict=True)]
+
+
+def calibrate(
+    p: np.ndarray, revenue: np.ndarray, shifts: Sequence[float | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shifted conversion (clipped) and the order value ``revenue / p`` per user and arm."""
+    p = p.copy()
+    for j, shift in enumerate(shifts, start=1):
+        if shift is not None:
+            p[:, j] = np.clip(p[:, j] + shift, 1e-6, 1.0)
     return p, revenue / p
+
+
+def predicted_outcomes(model: Any, X: Any, arms: list[str], calibration: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Conversion probability and order value per user for [none, *arms], calibrated."""
+    p, revenue = raw_outcomes(model, X, arms)
+    ates = [(calibration.get(a) or {}).get("experiment_ate") for a in arms]
+    return calibrate(p, revenue, calibration_shifts(ates, mean_effects(p)))
+
+
+def population_economics(inputs: StrategyInputs, p: np.ndarray, order_value: np.ndarray):  # type: ignore[no-untyped-def]
+    """Incremental value and expected spend per user and arm (``incentive_economics``)."""
+    return incentive_economics(
+        p,
+        order_value,
+        inputs.cost_models,
+        margin_rate=inputs.margin_rate,
+        objective=inputs.objective,
+    )
+
+
+def allocate_population(inputs: StrategyInputs, value, cost, unit_ids) -> Allocation:  # type: ignore[no-untyped-def]
+    """The budgeted allocation with the strategy's holdout and explore buckets."""
+    return allocate(
+        value,
+        cost,
+        inputs.budget,
+        holdout=inputs.holdout,
+        explore=inputs.explore,
+        unit_ids=unit_ids,
+        arms=inputs.arms,
+        salt=inputs.salt,
+        hash_version=inputs.hash_version,
+    )
 
 
 def profit_frontier(value: np.ndarray, cost: np.ndarray, budget: float) -> list[dict[str, float]]:
@@ -92,42 +208,19 @@ def run_strategy(
     session: Session, key: str, population: Any, *, margin_rate: float = 0.4, actor: str = "job"
 ) -> dict[str, Any]:
     """Decide for every user of ``population`` (DataFrame with unit_id + features); returns the plan."""
-    from uplift import UpliftModel
-
+    inputs, model = strategy_inputs(session, key, list(population.columns), margin_rate=margin_rate)
     strategy = get_strategy(session, key)
-    run = _model_run(session, strategy)
-    model = UpliftModel.load(Path(run.artifact_path))
-    catalog = {i.key: i for i in session.scalars(select(Incentive))}
-    arms = [a for a in strategy.approved_incentives if a in model.incentives_]
-    if not arms:
-        raise ValidationError(
-            "approved_incentives", "none of the approved incentives is in the model"
-        )
-    features = run.metrics.get("features") or [c for c in population.columns if c != "unit_id"]
-    p, order_value = predicted_outcomes(
-        model, population[features], arms, strategy.config.get("calibration", {})
+    p, revenue = raw_outcomes(model, population[inputs.features], inputs.arms)
+    p, order_value = calibrate(
+        p, revenue, calibration_shifts(inputs.calibration_ates, mean_effects(p))
     )
-    economics = incentive_economics(
-        p,
-        order_value,
-        [cost_model(catalog[a]) for a in arms],
-        margin_rate=margin_rate,
-        objective=strategy.objective,
-    )
-    plan = allocate(
-        economics.value,
-        economics.cost,
-        strategy.budget,
-        holdout=strategy.holdout_share,
-        explore=strategy.explore_share,
-        unit_ids=population["unit_id"].astype(str).to_numpy(),
-        arms=arms,
-        salt=f"strategy:{strategy.key}",
-        hash_version=2,
+    economics = population_economics(inputs, p, order_value)
+    plan = allocate_population(
+        inputs, economics.value, economics.cost, population["unit_id"].astype(str).to_numpy()
     )
     session.execute(delete(Decision).where(Decision.strategy_id == strategy.id))
     now = utcnow()
-    ids = [catalog[a].id for a in arms]
+    ids = inputs.incentive_ids
     rows = [
         {
             "decision_id": uuid.uuid4().hex,
@@ -139,7 +232,7 @@ def run_strategy(
             "expected_value": float(v),
             "expected_cost": float(c),
             "decided_at": now,
-            "context": {"source": "batch", "model_run_id": run.id},
+            "context": {"source": "batch", "model_run_id": inputs.model_run_id},
         }
         for unit, a, bucket, prop, v, c in zip(
             population["unit_id"].astype(str),
@@ -157,7 +250,7 @@ def run_strategy(
     strategy.config = {
         **strategy.config,
         "plan": summary,
-        "model_run_id": run.id,
+        "model_run_id": inputs.model_run_id,
         "margin_rate": margin_rate,
         "frontier": profit_frontier(economics.value, economics.cost, strategy.budget),
     }

@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 
 from experiments.strategy import buckets as bk
+from experiments.strategy.exact import exact_sum, float_units, to_float
 from experiments.strategy.knapsack import rule_choice, solve
 from experiments.strategy.validation import (
     check_budget,
@@ -205,7 +206,8 @@ def allocate(
     arm = np.where(code == bk.EXPLORE, explore_arm, -1).astype(np.int32)
 
     fixed_rows = np.flatnonzero((code == bk.EXPLORE) & (arm >= 0))
-    fixed_spend = float(cost[fixed_rows, arm[fixed_rows]].sum(dtype=np.float64))
+    fixed_units = exact_sum(cost[fixed_rows, arm[fixed_rows]])  # exact: order-independent
+    fixed_spend = to_float(fixed_units)
     if fixed_spend > budget:
         raise ValueError(
             f"the explore bucket alone plans {fixed_spend:.6g} of spend, more than budget "
@@ -232,6 +234,8 @@ def allocate(
             score[others], cost[others], opt_mask[others], sol.lam, sol.mu
         )
 
+    total_units = fixed_units + sol.spend_units  # the exact spend of every chosen arm
+    limit = float_units(budget)
     while True:
         chosen = np.flatnonzero(arm >= 0)
         a = arm[chosen]
@@ -240,13 +244,15 @@ def allocate(
         ec = np.zeros(n)
         ev[chosen] = value.ravel().take(flat)
         ec[chosen] = cost.ravel().take(flat)
-        if float(ec.sum()) <= budget:
+        if total_units <= limit:  # exact, as every budget comparison
             break
-        # float rounding of the total (explore + exploit summed in another order): drop the
-        # exploit user with the least value per cost until the total fits
+        # rounding of the exploit part against the explore part: drop the exploit user with
+        # the least value per cost until the total fits
         ex = chosen[(code[chosen] == bk.EXPLOIT) & (ec[chosen] > 0)]
         worst = ex[np.argmin(ev[ex] / ec[ex])]
+        total_units -= float_units(ec[worst])
         arm[worst] = exploit_arm[worst] = -1
+    spend = to_float(total_units)  # correctly rounded, so <= budget
     if everyone and holdout == 0 and explore == 0:
         p = np.ones(n)  # the exploit policy is deterministic
     else:
@@ -270,7 +276,7 @@ def allocate(
         lambda_=sol.lam,
         mu=sol.mu,
         budget=budget,
-        spend=float(ec.sum()),
+        spend=spend,
         value=float(ev.sum()),
         objective=objective,
         dual_bound=dual,

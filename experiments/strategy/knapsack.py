@@ -38,6 +38,7 @@ from experiments.strategy.capacity import (
     greedy_fill,
     repair_caps,
 )
+from experiments.strategy.exact import exact_sum, fits, float_units, to_float
 
 _EXACT_FINISH = 4096  # candidates left when the breakpoint bisection switches to a sort
 _CAP_ROUNDS = 12
@@ -164,11 +165,54 @@ def _spend_above(slopes: list[np.ndarray], dcs: list[np.ndarray], pivot: float) 
     )
 
 
+def spend_fits(slopes: list[np.ndarray], dcs: list[np.ndarray], pivot: float, budget) -> bool:
+    """Exactly ``sum dc [slope > pivot] <= budget`` (``dc > 0``), whatever the summation order."""
+    spend = _spend_above(slopes, dcs, pivot)
+    n = sum(s.size for s in slopes)
+    return fits(
+        spend,
+        spend,
+        n,
+        budget,
+        lambda: sum(exact_sum(d[s > pivot]) for s, d in zip(slopes, dcs, strict=True)),
+    )
+
+
 def lambda_star(hull: Hull, budget: float) -> float:
-    """Smallest lambda >= 0 whose hull-prefix spend ``sum dc [slope > lambda]`` fits the budget."""
-    if not hull.slope or _spend_above(hull.slope, hull.dc, 0.0) <= budget:
+    """Smallest lambda >= 0 whose hull-prefix spend ``sum dc [slope > lambda]`` fits the budget.
+
+    Exactly: 0 if the spend at 0 fits, else the smallest segment slope whose spend fits, with the
+    spends compared exactly (:mod:`experiments.strategy.exact`); a Spark job splitting the users
+    into partitions finds the same lambda. The fast search below is verified and, should float
+    rounding have misled it, replaced by an exact bisection.
+    """
+    if not hull.slope or spend_fits(hull.slope, hull.dc, 0.0, budget):
         return 0.0
-    slopes, dcs = hull.slope, hull.dc
+    guess = _lambda_guess(hull.slope, hull.dc, budget)
+    below = max(float(s.max(where=s < guess, initial=-np.inf)) for s in hull.slope)
+    if (
+        guess > 0
+        and spend_fits(hull.slope, hull.dc, guess, budget)
+        and (below == -np.inf or not spend_fits(hull.slope, hull.dc, below, budget))
+    ):
+        return guess
+    return _exact_bisection(hull.slope, hull.dc, budget)
+
+
+def _exact_bisection(slopes: list[np.ndarray], dcs: list[np.ndarray], budget: float) -> float:
+    values = np.unique(np.concatenate(slopes))  # ascending; the largest always fits (spend 0)
+    lo, hi = -1, values.size - 1  # values[hi] fits; values[lo] does not (or lo = -1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if spend_fits(slopes, dcs, float(values[mid]), budget):
+            hi = mid
+        else:
+            lo = mid
+    return float(values[hi])
+
+
+def _lambda_guess(slopes: list[np.ndarray], dcs: list[np.ndarray], budget: float) -> float:
+    """Breakpoint bisection in float arithmetic (fast; :func:`lambda_star` verifies it)."""
     fixed = 0.0  # spend of the segments above the bracket (always taken)
     total = sum(s.size for s in slopes)
     if total > 16 * _EXACT_FINISH:
@@ -327,19 +371,34 @@ def dual_bound(S, C, M, lam: float, mu: np.ndarray, budget: float, caps) -> floa
     return bound
 
 
-def _fit_budget(S, C, arm, budget: float) -> tuple[np.ndarray, float, bool]:
-    """Guard against float rounding: drop the least efficient users until the spend fits."""
+def _fit_budget(S, C, arm, budget: float, units: int | None = None):
+    """Guard against float rounding: drop the least efficient users until the spend fits.
+
+    The spend is kept exactly (``units`` of :mod:`experiments.strategy.exact`, computed when not
+    given), so the comparisons and the budget left for the fill are the same however the users
+    are split. Returns the arms, the spend's units and whether users were dropped.
+    """
     rows = np.flatnonzero(arm >= 0)
-    spend = float(C[arm[rows], rows].sum(dtype=np.float64))
+    if units is None:
+        units = exact_sum(C[arm[rows], rows])
+    limit = float_units(budget)
     dropped = False
-    while spend > budget and rows.size:
-        eff = S[arm[rows], rows] / np.maximum(C[arm[rows], rows], 1e-300)
-        worst = rows[np.argmin(eff)]
-        arm[worst] = -1
+    while units > limit and rows.size:
+        chosen = C[arm[rows], rows]
+        eff = S[arm[rows], rows] / np.maximum(chosen, 1e-300)
+        at = int(np.argmin(eff))
+        units -= float_units(chosen[at])
+        arm[rows[at]] = -1
         dropped = True
         rows = np.flatnonzero(arm >= 0)
-        spend = float(C[arm[rows], rows].sum(dtype=np.float64))
-    return arm, spend, dropped
+    return arm, units, dropped
+
+
+def _changed_units(C, before: np.ndarray, after: np.ndarray) -> int:
+    """Exact change of spend from arms ``before`` to ``after`` (few users change in a fill)."""
+    users = np.flatnonzero(before != after)
+    new, old = users[after[users] >= 0], users[before[users] >= 0]
+    return exact_sum(C[after[new], new]) - exact_sum(C[before[old], old])
 
 
 @dataclass(frozen=True)
@@ -348,6 +407,7 @@ class Solution:
     lam: float
     mu: np.ndarray
     dual_bound: float
+    spend_units: int = 0  # the exact spend of ``arm`` (:mod:`experiments.strategy.exact`)
 
 
 def solve(
@@ -378,13 +438,15 @@ def solve(
         mu = new_mu
     if capped:
         arm = repair_caps(S, C, arm, lam, cap_arr)
-    arm, spend, dropped = _fit_budget(S, C, arm, budget)
+    arm, units, dropped = _fit_budget(S, C, arm, budget)
+    spend = to_float(units)
+    before = arm.copy()
     if capped or dropped:
         cap_left = np.where(np.isfinite(cap_arr), cap_arr, 2**62).astype(np.int64)
         cap_left = cap_left - np.bincount(arm[arm >= 0], minlength=k)
         arm = greedy_fill(S, C, M, arm, budget - spend, cap_left)
     else:
         arm = fill_along_hull(hull, arm, taken_count, budget - spend)
-    arm, _, _ = _fit_budget(S, C, arm, budget)
+    arm, units, _ = _fit_budget(S, C, arm, budget, units + _changed_units(C, before, arm))
     bound = dual_bound(S, C, M, lam, mu, budget, cap_arr if capped else None)
-    return Solution(arm=arm, lam=lam, mu=mu, dual_bound=bound)
+    return Solution(arm=arm, lam=lam, mu=mu, dual_bound=bound, spend_units=units)
