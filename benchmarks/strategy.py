@@ -10,6 +10,7 @@ Prints markdown tables (liftlab against its peers in the same run, as ratios):
    ranking users by value while ignoring cost; realized spend / budget (plain and with the
    Bernstein margin);
 2. IPW, SNIPW and DR estimates of each policy's value from logged holdout/explore data vs truth;
+   a 28-day period paced by re-solving lambda daily vs lambda solved once (``strategy_pacing``);
 3. Hillstrom (assumed e-mail cost and margin) and Starbucks (the task's net incremental revenue);
 4. Open Bandit Dataset: the uniform-random policy's CTR estimated from the BTS logs vs its
    on-policy CTR in the random logs;
@@ -38,6 +39,7 @@ from benchmarks.strategy_models import (  # noqa: E402
     t_learner_estimate,
     uplift_model_estimate,
 )
+from benchmarks.strategy_pacing import pacing_rows  # noqa: E402
 from experiments.strategy import allocate  # noqa: E402
 from experiments.strategy.evaluation import (  # noqa: E402
     bootstrap_interval,
@@ -146,6 +148,7 @@ def shop_section(n_users: int, n_exact: int, seed: int, max_epochs: int | None) 
             f"{realized / budget:.3f} | {realized_paced / budget:.3f} |"
         )
     rows += ["", *ope_section(shop, value, cost, all_treated, winner, models, seed)]
+    rows += ["", *pacing_rows(shop, models[0], value, cost, seed)]
     return rows
 
 
