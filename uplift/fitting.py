@@ -13,7 +13,7 @@ import pandas as pd
 
 from uplift.features import FeatureEncoder
 from uplift.losses import OutcomeSpec
-from uplift.small_data import default_members, fold_splits
+from uplift.small_data import default_members, fold_splits, regularization
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,6 +32,11 @@ LARGE_ROWS_PER_BATCH = 256
 LARGE_BATCH_RANGE = (1024, 4096)
 LARGE_MIN_EPOCHS = 4
 VALIDATION_CAP = 100_000
+LARGE_REPRESENTATION = (128, 64)
+LARGE_HEAD = (32,)
+# Head-difference penalty above SMALL_DATA, chosen on the shop simulator (50,000 users, seed 0,
+# its own validation split; see docs/benchmarks/uplift.md).
+LARGE_HEAD_DIFFERENCE = 0.1
 
 
 def resolve_control(labels: list[Any], control: Any) -> Any:
@@ -171,6 +176,8 @@ def fit_members(
         raise ValueError(f"criterion={model.criterion!r} is unknown; use 'auto', 'dr' or 'factual'")
     if not 0 < model.validation_fraction < 1:
         raise ValueError("validation_fraction must be in (0, 1)")
+    if model.head_difference is not None and not model.head_difference >= 0:
+        raise ValueError(f"head_difference must be >= 0 (or None), got {model.head_difference}")
     if model.n_estimators is not None and int(model.n_estimators) < 1:
         raise ValueError("n_estimators must be >= 1 (or None for the size-based default)")
     architecture = get_architecture(model.architecture)
@@ -204,8 +211,11 @@ def fit_members(
     targets = spec.targets_array(y_arr)
 
     small = n <= SMALL_DATA
-    representation = model.representation or ((200, 200, 200) if small else (128, 128))
-    head = model.head or ((100, 100) if small else (64,))
+    representation = model.representation or ((200, 200, 200) if small else LARGE_REPRESENTATION)
+    head = model.head or ((100, 100) if small else LARGE_HEAD)
+    head_difference = model.head_difference
+    if head_difference is None:
+        head_difference = 0.0 if small else LARGE_HEAD_DIFFERENCE
     criterion = model.criterion
     if criterion == "auto":
         criterion = (
@@ -219,6 +229,9 @@ def fit_members(
         else n - min(round(n * model.validation_fraction), VALIDATION_CAP)
     )
     batch, epochs, patience, learning_rate = _schedule(model, n_train, small)
+    weight_decay, decoupled, balance, balance_weight = regularization(
+        model.weight_decay, model.balance, model.balance_weight, small
+    )
     n_members = default_members(n) if model.n_estimators is None else int(model.n_estimators)
     seeds = np.random.default_rng(model.random_state).integers(0, 2**31 - 1, n_members)
     # small data: the members are cross-fitted (member j validates on fold j), see uplift.small_data
@@ -255,12 +268,14 @@ def fit_members(
             batch_size=batch,
             patience=patience,
             learning_rate=learning_rate,
-            weight_decay=model.weight_decay,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled,
             alpha=model.alpha,
             beta=model.beta,
-            balance=model.balance,
-            balance_weight=model.balance_weight,
+            balance=balance,
+            balance_weight=balance_weight,
             criterion=criterion,
+            head_difference=float(head_difference),
             device=model.device,
             verbose=model.verbose,
             seed=seed,

@@ -37,10 +37,16 @@ class UpliftModel(BaseEstimator):
         architecture: a name from ``uplift.nets.available()`` ("dragonnet", "tarnet").
         representation, head: hidden widths of the shared representation and of each arm's head;
             None picks (200, 200, 200) / (100, 100) up to 20,000 users (CFRNet's IHDP sizes) and
-            (128, 128) / (64,) above, which keeps 1M-user fits and scoring fast on a CPU.
+            (128, 64) / (32,) above, which keeps 1M-user fits and scoring fast on a CPU.
+        head_difference: weight of the penalty on the squared distance between each incentive
+            head's parameters and the control head's (the incentive heads start as copies of
+            it), which shrinks the estimated effects' heterogeneity, not the outcomes; None
+            picks 0 up to 20,000 users and ``uplift.fitting.LARGE_HEAD_DIFFERENCE`` above.
         outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
             "zero_inflated" (revenue = conversion × order value).
-        balance: None, "mmd" or "wasserstein" (CFR representation balancing), ``balance_weight``.
+        balance: "auto", None, "mmd" or "wasserstein" (CFR representation balancing) and its
+            ``balance_weight``: "auto" is "mmd" up to 20,000 users and None above; a None weight
+            is 0.3 up to 20,000 users and 1.0 above (see ``uplift.small_data``).
         alpha, beta: DragonNet propensity and targeted-regularization weights.
         criterion: "dr" (doubly-robust pseudo-outcome loss on the validation split), "factual"
             (validation factual loss) or "auto": "dr" when every arm has at least 1,000
@@ -55,6 +61,9 @@ class UpliftModel(BaseEstimator):
         sequence_encoder: None, "gru" or "transformer" over ``sequences=`` (n, L) int event codes
             (0 = padding; codes not seen in training are read as padding).
         max_epochs, batch_size, patience: None picks them from the data size.
+        weight_decay: None picks 1e-3 up to 20,000 users, as an L2 term in Adam's gradient
+            (CFRNet, catenets), and 1e-4 above, decoupled (AdamW); an explicit value keeps the
+            regime's form.
         device: "auto" (CUDA if present, bf16 autocast there, else CPU), "cpu" or "cuda".
         verbose: show a tqdm progress bar during fit.
     """
@@ -66,9 +75,10 @@ class UpliftModel(BaseEstimator):
         representation: tuple[int, ...] | None = None,
         head: tuple[int, ...] | None = None,
         dropout: float = 0.0,
+        head_difference: float | None = None,
         outcome: str = "auto",
-        balance: str | None = None,
-        balance_weight: float = 1.0,
+        balance: str | None = "auto",
+        balance_weight: float | None = None,
         alpha: float = 1.0,
         beta: float = 1.0,
         criterion: str = "auto",
@@ -78,7 +88,7 @@ class UpliftModel(BaseEstimator):
         batch_size: int | None = None,
         patience: int | None = None,
         learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
+        weight_decay: float | None = None,
         validation_fraction: float = 0.3,
         device: str = "auto",
         random_state: int | None = None,
@@ -88,6 +98,7 @@ class UpliftModel(BaseEstimator):
         self.representation = representation
         self.head = head
         self.dropout = dropout
+        self.head_difference = head_difference
         self.outcome = outcome
         self.balance = balance
         self.balance_weight = balance_weight

@@ -83,11 +83,17 @@ class TrainConfig:
     patience: int
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
+    decoupled_weight_decay: bool = True  # AdamW; False: Adam with an L2 term in the gradient
     alpha: float = 1.0  # propensity cross-entropy weight (DragonNet)
     beta: float = 1.0  # targeted-regularization weight (DragonNet)
     balance: str | None = None
     balance_weight: float = 1.0
     criterion: str = "dr"
+    # > 0: every incentive head starts as a copy of the control head, and the loss adds
+    # head_difference x the mean over incentives of the squared distance between that head's
+    # parameters and the control head's (catenets' TNet "penalty_diff", Curth & van der Schaar
+    # 2021): the effect, a difference of heads, is shrunk towards zero, not each outcome
+    head_difference: float = 0.0
     device: str = "auto"
     verbose: bool = True
     seed: int = 0
@@ -175,6 +181,58 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def tie_heads(net: nn.Module, spec: OutcomeSpec, data: TrainData, train_idx: np.ndarray) -> None:
+    """Start every incentive head as a copy of the control head, its output bias moved by the
+    arm's marginal difference on the raw (link) scale: the initial effect is the observed
+    average effect, so the unpenalized output bias need not travel there step by step."""
+    heads = net.outcomes.heads
+    links = [
+        _marginal_link(spec, data, train_idx[data.arm[train_idx] == a]) for a in range(len(heads))
+    ]
+    with torch.no_grad():
+        control = heads[0].state_dict()
+        for a, head in enumerate(heads[1:], start=1):
+            head.load_state_dict(control)
+            bias = list(head.parameters())[-1]
+            bias += torch.as_tensor(links[a] - links[0], dtype=bias.dtype)
+
+
+def _marginal_link(spec: OutcomeSpec, data: TrainData, rows: np.ndarray) -> np.ndarray:
+    """The raw head outputs (n_raw,) whose expectation is the rows' weighted mean outcome."""
+    if not len(rows):
+        return np.zeros(spec.n_raw)
+    w = data.weight[rows].astype(np.float64)
+    y = data.y[rows].astype(np.float64)
+
+    def mean(v: np.ndarray, weight: np.ndarray) -> float:
+        return float((v * weight).sum() / max(weight.sum(), 1e-12))
+
+    def logit(p: float) -> float:
+        p = min(max(p, 1e-4), 1 - 1e-4)
+        return math.log(p / (1 - p))
+
+    if spec.kind == "binary":
+        return np.array([logit(mean(y[:, 0], w))])
+    if spec.kind == "continuous":
+        return np.array([(mean(y[:, 0], w) - spec.loc) / spec.scale])
+    positive = (y[:, 0] > 0).astype(np.float64)
+    value = mean(y[:, -1], w * positive) if (w * positive).sum() > 0 else spec.loc
+    return np.array([logit(mean(positive, w)), (value - spec.loc) / spec.scale])
+
+
+def head_distance(net: nn.Module) -> torch.Tensor:
+    """Mean over incentive heads of the squared L2 distance of their parameters to the control
+    head's (the heads share one architecture). The output layer's bias is left out: the average
+    effect is well identified on randomized data and is not shrunk, only its heterogeneity."""
+    heads = list(net.outcomes.heads)
+    control = list(heads[0].parameters())[:-1]
+    total = control[0].new_zeros(())
+    for head in heads[1:]:
+        for p, p0 in zip(list(head.parameters())[:-1], control, strict=True):
+            total = total + ((p - p0) ** 2).sum()
+    return total / max(len(heads) - 1, 1)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -194,10 +252,11 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed)
         net.to(device)
         model = self._wrap(net, device)
-        optimizer = torch.optim.AdamW(
-            net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
-        )
+        adam = torch.optim.AdamW if cfg.decoupled_weight_decay else torch.optim.Adam
+        optimizer = adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         n_arms = len(net.outcomes.heads)
+        if cfg.head_difference > 0:
+            tie_heads(net, spec, data, train_idx)
         best = TrainResult(copy.deepcopy(net.state_dict()), -1, math.inf)
         bar = tqdm(range(cfg.max_epochs), desc="uplift fit", disable=not cfg.verbose, leave=False)
         for epoch in bar:
@@ -266,6 +325,8 @@ class Trainer:
             loss = loss + cfg.balance_weight * balance_penalty(
                 out["phi"].float(), arm, n_arms, cfg.balance
             )
+        if cfg.head_difference > 0:
+            loss = loss + cfg.head_difference * head_distance(net)
         return loss
 
     def _validate(

@@ -132,3 +132,31 @@ def test_large_data_schedule_and_validation_cap() -> None:
     assert len(val) == 100_000 and len(train) == 900_000
     assert np.bincount(arm[val]).tolist() == [50_000, 30_000, 20_000]
     assert not np.intersect1d(train, val).size
+
+
+def test_head_difference_shrinks_heterogeneity_but_not_the_average_effect() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    X = rng.normal(size=(n, 3))
+    labels = np.array(["control", "a"])[rng.integers(0, 2, n)]
+    tau = 1.0 + X[:, 0]  # average effect 1, heterogeneity sd 1
+    y = X[:, 1] + (labels == "a") * tau + rng.normal(scale=0.5, size=n)
+    params = {
+        "representation": (32, 32),
+        "head": (16,),
+        "criterion": "factual",
+        "n_estimators": 1,
+        "max_epochs": 40,
+        "batch_size": 64,
+        "patience": 40,
+        "verbose": False,
+        "random_state": 0,
+    }
+    free = UpliftModel(head_difference=0.0, **params).fit(X, labels, y, control="control")
+    tied = UpliftModel(head_difference=1e3, **params).fit(X, labels, y, control="control")
+    free_tau, tied_tau = free.effect(X)[:, 0], tied.effect(X)[:, 0]
+    assert np.corrcoef(free_tau, tau)[0, 1] > 0.9  # unpenalized: the heterogeneity is learned
+    assert tied_tau.std() < 0.2 * free_tau.std()  # tied heads: almost constant effect
+    assert abs(tied_tau.mean() - tau.mean()) < 0.15  # the output bias is free: the ATE stays
+    with pytest.raises(ValueError, match="head_difference must be >= 0"):
+        UpliftModel(head_difference=-1.0, **params).fit(X, labels, y, control="control")
