@@ -42,6 +42,12 @@ def fit_method(name: str, X, t, y, control, seed: int, quick: bool):
 
 
 # ----------------------------------------------------------------------- simulator
+def _progress(name: str, result: tuple[dict[str, np.ndarray], float]) -> None:
+    errs, sec = result
+    cells = ", ".join(f"{o} {np.round(v, 4).tolist()}" for o, v in errs.items())
+    print(f"  sim {name}: {cells} ({sec:.0f} s)", file=sys.stderr, flush=True)
+
+
 def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool) -> str:
     from experiments.simulation import CATEGORICAL_FEATURES, NUMERIC_FEATURES, simulate_shop
 
@@ -67,12 +73,14 @@ def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool) -> str:
         {o: pehe(truth[o][test], model.effect(X.iloc[test], outcome=o)) for o in truth},
         sec,
     )
+    _progress("liftlab (joint)", results["liftlab (joint)"])
     for name in peers:
         errs, total = {}, 0.0
         for o in truth:
             peer, sec = fit_method(name, X.iloc[train], t[train], y[o][train], "none", 0, quick)
             errs[o], total = pehe(truth[o][test], peer.effect(X.iloc[test])), total + sec
         results[name] = (errs, total)
+        _progress(name, results[name])
     lines = [
         f"Simulator: {n_train:,} training users, {n_test:,} test users, arms {SIM_ARMS} "
         "(control first); out-of-sample √PEHE per arm",
@@ -117,7 +125,14 @@ def bench_hillstrom(splits: int, peers: list[str], quick: bool, subsample: int |
                     scores.setdefault(name, {}).setdefault(f"{outcome} {arm[:-7]}", []).append(
                         q[arm]
                     )
-        print(f"  hillstrom split {split} done", file=sys.stderr, flush=True)
+        cells = "; ".join(
+            f"{name} " + " ".join(f"{per[k][-1]:.4f}" for k in per) for name, per in scores.items()
+        )
+        print(
+            f"  hillstrom split {split} ({', '.join(scores[next(iter(scores))])}): {cells}",
+            file=sys.stderr,
+            flush=True,
+        )
     keys = [f"{o} {a[:-7]}" for o in ("visit", "conversion") for a in arms]
     lines = [
         f"Hillstrom ({len(data):,} users), normalized Qini (scikit-uplift qini_auc_score) on "
