@@ -13,7 +13,13 @@ import pandas as pd
 
 from uplift.features import FeatureEncoder
 from uplift.losses import OutcomeSpec
-from uplift.small_data import default_members, fold_splits, regularization
+from uplift.small_data import (
+    SMALL_ARCHITECTURE,
+    covariates_imbalanced,
+    default_members,
+    fold_splits,
+    regularization,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -180,7 +186,9 @@ def fit_members(
         raise ValueError(f"head_difference must be >= 0 (or None), got {model.head_difference}")
     if model.n_estimators is not None and int(model.n_estimators) < 1:
         raise ValueError("n_estimators must be >= 1 (or None for the size-based default)")
-    architecture = get_architecture(model.architecture)
+    architecture_name = model.architecture
+    if architecture_name != "auto":
+        get_architecture(architecture_name)  # an unknown name fails before any work
     labels = _as_1d_labels(treatment)
     n = len(X) if isinstance(X, pd.DataFrame) else np.asarray(X).shape[0]
     if len(labels) != n:
@@ -229,8 +237,17 @@ def fit_members(
         else n - min(round(n * model.validation_fraction), VALIDATION_CAP)
     )
     batch, epochs, patience, learning_rate = _schedule(model, n_train, small)
+    if architecture_name == "auto":
+        architecture_name = SMALL_ARCHITECTURE if small else "dragonnet"
+    model.architecture_ = architecture_name
+    architecture = get_architecture(architecture_name)
+    imbalanced = (
+        small
+        and model.balance == "auto"
+        and covariates_imbalanced(numeric, codes, encoder.cardinalities, arm)
+    )
     weight_decay, decoupled, balance, balance_weight = regularization(
-        model.weight_decay, model.balance, model.balance_weight, small
+        model.weight_decay, model.balance, model.balance_weight, small, imbalanced
     )
     n_members = default_members(n) if model.n_estimators is None else int(model.n_estimators)
     seeds = np.random.default_rng(model.random_state).integers(0, 2**31 - 1, n_members)

@@ -34,7 +34,9 @@ class UpliftModel(BaseEstimator):
     """TARNet/DragonNet-style multi-arm uplift network with a causal validation criterion.
 
     Parameters (all optional; the defaults need no tuning):
-        architecture: a name from ``uplift.nets.available()`` ("dragonnet", "tarnet").
+        architecture: a name from ``uplift.nets.available()`` ("dragonnet", "tarnet") or "auto":
+            "tarnet" up to 20,000 users (on IHDP the propensity head and targeted
+            regularization cost accuracy, see ``uplift.small_data``), "dragonnet" above.
         representation, head: hidden widths of the shared representation and of each arm's head;
             None picks (200, 200, 200) / (100, 100) up to 20,000 users (CFRNet's IHDP sizes) and
             (128, 64) / (32,) above, which keeps 1M-user fits and scoring fast on a CPU.
@@ -45,8 +47,9 @@ class UpliftModel(BaseEstimator):
         outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
             "zero_inflated" (revenue = conversion × order value).
         balance: "auto", None, "mmd" or "wasserstein" (CFR representation balancing) and its
-            ``balance_weight``: "auto" is "mmd" up to 20,000 users and None above; a None weight
-            is 0.3 up to 20,000 users and 1.0 above (see ``uplift.small_data``).
+            ``balance_weight``: "auto" is "mmd" up to 20,000 users when the arms' covariates
+            are detectably imbalanced (Hotelling's test; randomized data are not), else None;
+            a None weight is 0.3 up to 20,000 users and 1.0 above (see ``uplift.small_data``).
         alpha, beta: DragonNet propensity and targeted-regularization weights.
         criterion: "dr" (doubly-robust pseudo-outcome loss on the validation split), "factual"
             (validation factual loss) or "auto": "dr" when every arm has at least 1,000
@@ -71,7 +74,7 @@ class UpliftModel(BaseEstimator):
     def __init__(
         self,
         *,
-        architecture: str = "dragonnet",
+        architecture: str = "auto",
         representation: tuple[int, ...] | None = None,
         head: tuple[int, ...] | None = None,
         dropout: float = 0.0,

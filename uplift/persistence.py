@@ -38,6 +38,7 @@ def save_model(model: UpliftModel, path: Path) -> None:
         "incentives": _plain(list(model.incentives_)),
         "encoder": model.encoder_.to_dict(),
         "outcome_spec": model.outcome_spec_.to_dict(),
+        "architecture": model.architecture_,
         "net_kwargs": model.net_kwargs_,
         "n_members": len(model.members_),
         "sequence": [getattr(model, "sequence_vocab_", 0), getattr(model, "sequence_len_", 0)],
@@ -88,7 +89,9 @@ def load_model(cls: type[UpliftModel], path: Path) -> UpliftModel:
     model.best_epochs_ = meta["best_epochs"]
     model.validation_scores_ = meta["validation_scores"]
     tensors = torch.load(weight_file, weights_only=True, map_location="cpu")
-    architecture = get_architecture(params["architecture"])
+    # the resolved name ("auto" picks by data size); models saved before it was stored name it
+    model.architecture_ = meta.get("architecture", params["architecture"])
+    architecture = get_architecture(model.architecture_)
     members = []
     for m in range(meta["n_members"]):
         net = architecture(**model.net_kwargs_)

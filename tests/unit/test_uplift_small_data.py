@@ -8,7 +8,14 @@ import torch
 
 from uplift import UpliftModel
 from uplift.metrics import pehe
-from uplift.small_data import ENSEMBLE_MAX_USERS, ENSEMBLE_SIZE, default_members, fold_splits
+from uplift.small_data import (
+    ENSEMBLE_MAX_USERS,
+    ENSEMBLE_SIZE,
+    covariates_imbalanced,
+    default_members,
+    fold_splits,
+    regularization,
+)
 
 torch.set_num_threads(1)
 
@@ -84,3 +91,40 @@ def test_cross_fitted_ensemble_beats_one_network_on_noisy_small_data() -> None:
     err_constant = pehe(tau_new, np.full_like(tau_new, tau.mean()))[0]
     assert err_ensemble < err_single, (err_ensemble, err_single)
     assert err_ensemble < 0.7 * err_constant, (err_ensemble, err_constant)
+
+
+def test_regularization_defaults_by_regime_and_explicit_values_win() -> None:
+    assert regularization(None, "auto", None, small=True) == (1e-3, False, "mmd", 0.3)
+    assert regularization(None, "auto", None, small=False) == (1e-4, True, None, 1.0)
+    assert regularization(0.0, None, 2.0, small=True) == (0.0, False, None, 2.0)
+    assert regularization(5e-4, "wasserstein", None, small=False) == (
+        5e-4,
+        True,
+        "wasserstein",
+        1.0,
+    )
+    with pytest.raises(ValueError, match="balance='bogus' is unknown"):
+        regularization(None, "bogus", None, small=True)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        regularization(-1.0, "auto", None, small=True)
+    X, t, y, _ = noisy_problem(100)
+    with pytest.raises(ValueError, match="balance_weight must be >= 0"):
+        UpliftModel(max_epochs=1, balance_weight=-0.1, **FAST).fit(X, t, y, control=0)
+
+
+def test_imbalance_test_flags_confounded_arms_but_not_randomized_ones() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(600, 6))
+    codes = rng.integers(1, 4, (600, 1))
+    randomized = rng.integers(0, 3, 600)
+    assert not covariates_imbalanced(X, codes, [4], randomized)
+    # treatment more likely for large x0 (as in IHDP, where a subgroup of treated was removed)
+    confounded = (rng.random(600) < 1 / (1 + np.exp(-1.5 * X[:, 0]))).astype(np.int64)
+    assert covariates_imbalanced(X, codes, [4], confounded)
+    # ... and in the categorical column alone
+    by_level = np.where(codes[:, 0] == 1, rng.random(600) < 0.8, rng.random(600) < 0.2)
+    assert covariates_imbalanced(X, codes, [4], by_level.astype(np.int64))
+    model = UpliftModel(max_epochs=1, n_estimators=1, **FAST)
+    y = X[:, 1] + rng.normal(size=600)
+    model.fit(X, confounded, y, control=0)
+    assert model.architecture_ == "tarnet"
