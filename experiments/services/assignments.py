@@ -2,8 +2,10 @@
 
 The first exposure is stored (``assignments``, unique per experiment and unit) and wins for ever:
 later weight changes or coverage ramps never move an assigned unit. Concurrent first exposures of
-the same unit resolve in the database (``ON CONFLICT DO NOTHING``, then read back the winner).
-QA-forced variations are served but never recorded, so they never enter the analysis.
+the same unit resolve in the database (``ON CONFLICT DO NOTHING … RETURNING``; only the rows a
+concurrent request won are read back). QA-forced variations are served but never recorded, so
+they never enter the analysis. The running experiments' configuration comes from
+``serving_cache`` (one query per call, compiled again only when it changed).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from experiments.assignment import Reason, run_experiment
-from experiments.db import Assignment, Experiment, Incentive, Strategy, utcnow
+from experiments.db import Assignment, utcnow
 from experiments.errors import ValidationError
-from experiments.services.experiments import assignment_config
+from experiments.services import serving_cache
+from experiments.services.serving_cache import Arm, RunningExperiment
 
 
 @dataclass(frozen=True)
@@ -34,26 +37,45 @@ class Served:
     strategy: str | None = None  # the variant serves this strategy's decisions (/api/v1/decide)
 
 
-def record_first_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert first exposures; a unit already assigned keeps its row (the first exposure wins)."""
-    table = Assignment.__table__
+def _insert_first_exposures(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table).on_conflict_do_nothing(
+    return module.insert(Assignment.__table__).on_conflict_do_nothing(
         index_elements=["experiment_id", "unit_id"]
     )
-    session.execute(statement, rows)
 
 
-def running_experiments(session: Session) -> list[Experiment]:
-    return list(
-        session.scalars(
-            select(Experiment)
-            .where(Experiment.status == "running")
-            .options(selectinload(Experiment.variants))
-            .order_by(Experiment.id)
+def record_first_exposures(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert first exposures; a unit already assigned keeps its row (the first exposure wins)."""
+    session.execute(_insert_first_exposures(session), rows)
+
+
+_STORED = (Assignment.experiment_id, Assignment.unit_id, Assignment.variant_id)
+StoredRows = dict[tuple[int, str], tuple[int, dt.datetime]]
+
+
+def _stored(session: Session, experiment_ids: list[int], unit_ids: list[str]) -> StoredRows:
+    rows = session.execute(
+        select(*_STORED, Assignment.first_exposure_at).where(
+            Assignment.unit_id.in_(unit_ids), Assignment.experiment_id.in_(experiment_ids)
         )
     )
+    return {(e, u): (v, at) for e, u, v, at in rows}
+
+
+def _record(session: Session, fresh: list[dict[str, Any]]) -> StoredRows:
+    """Insert new first exposures in one statement; read back only those a concurrent request won."""
+    statement = _insert_first_exposures(session).returning(*_STORED, Assignment.first_exposure_at)
+    rows = session.execute(statement, fresh).all()
+    won = {(e, u): (v, at) for e, u, v, at in rows}
+    lost = [r for r in fresh if (r["experiment_id"], r["unit_id"]) not in won]
+    if lost:
+        won |= _stored(
+            session,
+            sorted({r["experiment_id"] for r in lost}),
+            sorted({r["unit_id"] for r in lost}),
+        )
+    return won
 
 
 MAX_UNITS = 1_000
@@ -88,115 +110,78 @@ def assign_many(
     now: dt.datetime | None = None,
     only: str | None = None,
 ) -> list[list[Served]]:
-    """``assign`` for a batch of units with a handful of queries in all (server-side batching).
+    """``assign`` for a batch of units: three queries in all (two when nobody is new).
 
+    The running experiments come from the per-process cache (``serving_cache``, one query), the
+    stored first exposures of these units from one query, the new ones go in with one insert.
     ``only``: serve (and record) this running experiment alone.
     """
     if len(units) > MAX_UNITS:
         raise ValidationError("units", f"at most {MAX_UNITS} units per request; split the batch")
     for i, (unit_id, attributes) in enumerate(units):
         _check_unit(i, unit_id, attributes)
-    experiments = [e for e in running_experiments(session) if only is None or e.key == only]
+    experiments = [
+        e for e in serving_cache.running_experiments(session) if only is None or e.key == only
+    ]
     if not experiments or not units:
         return [[] for _ in units]
-    ids = [e.id for e in experiments]
-    unit_ids = list({u for u, _ in units})
-
-    def stored_rows() -> dict[tuple[int, str], Assignment]:
-        rows = session.scalars(
-            select(Assignment).where(
-                Assignment.unit_id.in_(unit_ids), Assignment.experiment_id.in_(ids)
-            )
-        )
-        return {(r.experiment_id, r.unit_id): r for r in rows}
-
-    stored = stored_rows()
-    incentives = {i.id: i for i in session.scalars(select(Incentive))}
-    strategies = _strategy_keys(session, experiments)
-    configs = {e.id: assignment_config(e) for e in experiments}
+    stored = _stored(session, [e.id for e in experiments], sorted({u for u, _ in units}))
     now = now or utcnow()
-    plan: list[list[tuple[Experiment, Any, str]]] = []
+    plan: list[list[tuple[RunningExperiment, Arm | None, str]]] = []
     fresh: dict[tuple[int, str], dict[str, Any]] = {}
     for unit_id, attributes in units:
         attrs = {**(attributes or {}), "id": unit_id}
-        mine: list[tuple[Experiment, Any, str]] = []
+        mine: list[tuple[RunningExperiment, Arm | None, str]] = []
         for experiment in experiments:
             if (experiment.id, unit_id) in stored:
                 mine.append((experiment, None, "sticky"))
                 continue
-            result = run_experiment(configs[experiment.id], attrs)
+            result = run_experiment(experiment.config, attrs)
             if result.variation is None:
                 continue
-            variant = experiment.variants[result.variation]
+            arm = experiment.arms[result.variation]
             if result.reason == Reason.FORCED:
-                mine.append((experiment, variant, "forced"))
+                mine.append((experiment, arm, "forced"))
                 continue
             fresh.setdefault(
                 (experiment.id, unit_id),
                 {
                     "experiment_id": experiment.id,
                     "unit_id": unit_id,
-                    "variant_id": variant.id,
+                    "variant_id": arm.id,
                     "first_exposure_at": now,
                 },
             )
             mine.append((experiment, None, "assigned"))
         plan.append(mine)
     if fresh:
-        record_first_exposures(session, list(fresh.values()))
-        stored = stored_rows()
+        stored |= _record(session, list(fresh.values()))
     out: list[list[Served]] = []
     for (unit_id, _), mine in zip(units, plan, strict=True):
         served = []
-        for experiment, variant, reason in mine:
-            if variant is not None:  # forced: served, never recorded
-                served.append(_served(experiment, variant, incentives, strategies, reason, None))
+        for experiment, arm, reason in mine:
+            if arm is not None:  # forced: served, never recorded
+                served.append(_served(experiment, arm, reason, None))
                 continue
-            row = stored[(experiment.id, unit_id)]
-            chosen = next(v for v in experiment.variants if v.id == row.variant_id)
+            variant_id, first_exposure_at = stored[(experiment.id, unit_id)]
             served.append(
-                _served(experiment, chosen, incentives, strategies, reason, row.first_exposure_at)
+                _served(experiment, experiment.arm(variant_id), reason, first_exposure_at)
             )
         out.append(served)
     return out
 
 
-def _strategy_keys(session: Session, experiments: list[Experiment]) -> dict[int, str]:
-    """Keys of the strategies that variants serve (no query when no variant serves one)."""
-    ids = {v.strategy_id for e in experiments for v in e.variants if v.strategy_id}
-    if not ids:
-        return {}
-    rows = session.execute(select(Strategy.id, Strategy.key).where(Strategy.id.in_(ids)))
-    return {strategy_id: key for strategy_id, key in rows}
-
-
 def _served(
-    experiment: Experiment,
-    variant: Any,
-    incentives: Mapping[int, Incentive],
-    strategies: Mapping[int, str],
-    reason: str,
-    first_exposure_at: dt.datetime | None,
+    experiment: RunningExperiment, arm: Arm, reason: str, first_exposure_at: dt.datetime | None
 ) -> Served:
-    incentive = incentives.get(variant.incentive_id) if variant.incentive_id else None
-    payload = (
-        {
-            "key": incentive.key,
-            "kind": incentive.kind,
-            "name": incentive.name,
-            "params": incentive.params,
-        }
-        if incentive is not None
-        else None
-    )
     return Served(
         experiment=experiment.key,
-        variant=variant.key,
-        variant_index=variant.position,
-        incentive=payload,
+        variant=arm.key,
+        variant_index=arm.position,
+        incentive=arm.incentive_payload(),
         reason=reason,
         first_exposure_at=first_exposure_at,
-        strategy=strategies.get(variant.strategy_id) if variant.strategy_id else None,
+        strategy=arm.strategy,
     )
 
 
@@ -208,20 +193,15 @@ def features_payload(session: Session) -> dict[str, Any]:
     """
     from experiments.assignment import to_growthbook_experiment
 
-    incentives = {i.id: i.key for i in session.scalars(select(Incentive))}
-    running = running_experiments(session)
-    strategies = _strategy_keys(session, running)
     features: dict[str, Any] = {}
-    for experiment in running:
+    for experiment in serving_cache.running_experiments(session):
         # a strategy variant's value names the strategy: ask /api/v1/decide for the incentive
         values = [
-            incentives.get(v.incentive_id, "none")
-            if v.incentive_id
-            else (f"strategy:{strategies[v.strategy_id]}" if v.strategy_id else "none")
-            for v in experiment.variants
+            a.incentive_key or (f"strategy:{a.strategy}" if a.strategy else "none")
+            for a in experiment.arms
         ]
-        rule = to_growthbook_experiment(assignment_config(experiment), values)
-        rule["meta"] = [{"key": v.key, "name": v.name} for v in experiment.variants]
+        rule = to_growthbook_experiment(experiment.config, values)
+        rule["meta"] = [{"key": a.key, "name": a.name} for a in experiment.arms]
         rule["name"] = experiment.name
         rule.pop("active", None)
         features[experiment.key] = {"defaultValue": "none", "rules": [rule]}
