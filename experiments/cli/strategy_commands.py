@@ -122,7 +122,11 @@ def set_strategy(key: str, **changes: object) -> None:
 
 @strategy.command()
 @click.argument("key")
-@POPULATION
+@click.option(
+    "--population",
+    type=click.Path(path_type=Path),
+    help="Parquet file (or, with --engine spark, folder) with unit_id and the user features.",
+)
 @click.option(
     "--margin-rate",
     type=click.FloatRange(0, 1),
@@ -130,15 +134,41 @@ def set_strategy(key: str, **changes: object) -> None:
     show_default=True,
     help="Contribution margin on gross order value.",
 )
-def run(key: str, population: Path, margin_rate: float) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this process, decisions into the database; spark: Apache Spark, decisions "
+    "as Parquet into --output (same decisions, user for user).",
+)
+@click.option("--output", help="Spark: folder for the decisions (Parquet).")
+@click.option("--table", help="Spark: a Parquet-backed table instead of --population.")
+@click.option("--spark-master", help="Spark: master URL, e.g. local[4] (default: spark-submit's).")
+def run(
+    key: str,
+    population: Path | None,
+    margin_rate: float,
+    engine: str,
+    output: str | None,
+    table: str | None,
+    spark_master: str | None,
+) -> None:
     """Decide for a whole population in batch and log every decision."""
-    from experiments.jobs.strategy_run import run_strategy
-    from experiments.jobs.training_data import load_population
+    if engine == "spark":
+        plan = _run_on_spark(key, population, table, output, margin_rate, spark_master)
+    else:
+        if population is None or table or output:
+            raise click.UsageError(
+                "--engine local takes --population FILE (--table and --output are for spark)"
+            )
+        from experiments.jobs.strategy_run import run_strategy
+        from experiments.jobs.training_data import load_population
 
-    with transaction() as session:
-        plan = run_strategy(
-            session, key, load_population(population), margin_rate=margin_rate, actor="cli"
-        )
+        with transaction() as session:
+            plan = run_strategy(
+                session, key, load_population(population), margin_rate=margin_rate, actor="cli"
+            )
     click.echo(
         f"lambda {plan['lambda']:.4g}; spend {plan['spend']:,.2f} of {plan['budget']:,.2f}; "
         f"value {plan['value']:,.2f}; duality gap {plan['gap']:.3g}"
@@ -147,6 +177,33 @@ def run(key: str, population: Path, margin_rate: float) -> None:
         plan["arms"], plan["count_by_arm"], plan["spend_by_arm"], strict=True
     ):
         click.echo(f"  {arm}: {users:,} users, spend {spend:,.2f}")
+
+
+def _run_on_spark(key, population, table, output, margin_rate, master):  # type: ignore[no-untyped-def]
+    if (population is None) == (table is None) or not output:
+        raise click.UsageError("--engine spark takes --output and one of --population, --table")
+    if population is not None and not population.exists():
+        raise click.BadParameter(f"{population} not found", param_hint="--population")
+    try:
+        from experiments.jobs.spark_session import get_session
+        from experiments.jobs.spark_strategy import run_strategy_spark
+
+        spark = get_session(master, app_name=f"liftlab-strategy-{key}")
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with transaction() as session:
+        plan = run_strategy_spark(
+            session,
+            key,
+            spark,
+            output=output,
+            population=None if population is None else str(population),
+            table=table,
+            margin_rate=margin_rate,
+            actor="cli",
+        )
+    click.echo(f"decisions written to {output}")
+    return plan
 
 
 @strategy.command()

@@ -208,7 +208,7 @@ def allocate(
     fixed_rows = np.flatnonzero((code == bk.EXPLORE) & (arm >= 0))
     fixed_units = exact_sum(cost[fixed_rows, arm[fixed_rows]])  # exact: order-independent
     fixed_spend = to_float(fixed_units)
-    if fixed_spend > budget:
+    if fixed_units > float_units(budget):  # exact, as every budget comparison
         raise ValueError(
             f"the explore bucket alone plans {fixed_spend:.6g} of spend, more than budget "
             f"{budget:.6g}; lower explore or raise the budget"

@@ -1,0 +1,207 @@
+"""The batch strategy run on Apache Spark: score, price, allocate and log a whole population.
+
+Layer: ``experiments.jobs`` (entry point; pyspark is imported lazily, the ``spark`` extra).
+The result is the single-process ``liftlab strategy run``'s, user for user — same arm, bucket
+and propensity — for populations that do not fit one machine:
+
+1. read the population (Parquet or a Parquet-backed table), numbered in file order;
+2. score it in the single run's chunks with the model broadcast once
+   (``experiments.jobs.spark_scoring``), add up the exact calibration means, price every user
+   and build its hull;
+3. find lambda by distributed bisection (``experiments.jobs.spark_lambda``), then the fill, the
+   drops and the budget checks (``experiments.jobs.spark_allocation``);
+4. write the decisions with their propensities as Parquet and record the plan.
+
+Run it with ``liftlab strategy run KEY --engine spark --population PATH --output PATH`` or
+through ``spark-submit`` (``platform/spark/submit.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from experiments.jobs import spark_allocation as sa
+from experiments.jobs.spark_plan import plan_summary, solve_plan
+from experiments.jobs.spark_scoring import (
+    BATCH,
+    effect_units,
+    model_payload,
+    price_partition,
+    priced_schema,
+    score_chunk,
+    scored_schema,
+)
+from experiments.jobs.spark_session import ROW, get_session, partition_pass, read_population
+from experiments.jobs.strategy_run import StrategyInputs, strategy_inputs
+from experiments.strategy.exact import to_float
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from sqlalchemy.orm import Session
+
+
+def score_and_price(spark: SparkSession, inputs: StrategyInputs, population: DataFrame):  # type: ignore[no-untyped-def]
+    """Per user: value, cost, bucket and hull (persisted), scored in the single run's chunks."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F  # noqa: N812 - the pyspark convention
+
+    from uplift.trainer import EVAL_CHUNK
+
+    k = len(inputs.arms)
+    payload = spark.sparkContext.broadcast(model_payload(inputs.artifact_path))
+    chunks = population.select(ROW, "unit_id", *inputs.features).withColumn(
+        BATCH, F.expr(f"{ROW} div {EVAL_CHUNK}")
+    )
+    scored = (
+        chunks.groupBy(BATCH)
+        .applyInPandas(
+            lambda pdf: score_chunk(pdf.drop(columns=[BATCH]), inputs, payload), scored_schema(k)
+        )
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    parts = partition_pass(scored, lambda pdf: effect_units(pdf, k))
+    n = sum(p["n"] for p in parts)
+    if n == 0:
+        raise ValueError("the population is empty; give at least one user")
+    means = [to_float(sum(p["units"][j] for p in parts), n) for j in range(k)]
+    priced = scored.mapInPandas(
+        lambda frames: (price_partition(pdf, inputs, means) for pdf in frames), priced_schema(k)
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    return priced, scored
+
+
+def allocate_priced(priced: DataFrame, inputs: StrategyInputs) -> tuple[DataFrame, dict[str, Any]]:
+    """``allocate`` on the priced users: the decisions frame (persisted) and the plan summary."""
+    from pyspark import StorageLevel
+
+    plan = solve_plan(
+        lambda fn: partition_pass(priced, fn),
+        priced.rdd.getNumPartitions(),
+        len(inputs.arms),
+        inputs.budget,
+    )
+    holdout, explore, arms = inputs.holdout, inputs.explore, list(inputs.arms)
+    decisions = priced.mapInPandas(
+        lambda frames: (
+            sa.decide_frame(pdf, arms, plan.lam, plan.overrides, holdout, explore) for pdf in frames
+        ),
+        sa.decisions_schema(),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    parts = partition_pass(decisions, lambda pdf: sa.summary_stats(pdf, len(arms)))
+    return decisions, plan_summary(plan, parts, arms, inputs.budget)
+
+
+def decide_population(
+    spark: SparkSession, inputs: StrategyInputs, population: DataFrame
+) -> tuple[DataFrame, dict[str, Any]]:
+    """Decisions (persisted frame: row, unit_id, arm, incentive, bucket, propensity, expected
+    value and cost) and the plan summary for ``population`` (with its ``row`` numbering)."""
+    priced, scored = score_and_price(spark, inputs, population)
+    decisions, summary = allocate_priced(priced, inputs)
+    scored.unpersist()
+    priced.unpersist()
+    return decisions, summary
+
+
+def write_decisions(decisions: DataFrame, inputs: StrategyInputs, output: str) -> None:
+    """The decision log as Parquet (overwriting ``output``)."""
+    from pyspark.sql import functions as F  # noqa: N812 - the pyspark convention
+
+    decisions.select(
+        ROW,
+        "unit_id",
+        "incentive",
+        "bucket",
+        "propensity",
+        "expected_value",
+        "expected_cost",
+        F.lit(inputs.key).alias("strategy"),
+        F.lit(inputs.model_run_id).alias("model_run_id"),
+    ).write.mode("overwrite").parquet(output)
+
+
+def run_strategy_spark(
+    session: Session,
+    key: str,
+    spark: SparkSession,
+    *,
+    output: str,
+    population: str | None = None,
+    table: str | None = None,
+    margin_rate: float = 0.4,
+    actor: str = "job",
+) -> dict[str, Any]:
+    """``run_strategy`` on Spark: decisions to ``output`` (Parquet), the plan into the strategy."""
+    from experiments.services import audit
+    from experiments.services.strategies import get_strategy
+
+    frame = read_population(spark, population, table)
+    columns = [c for c in frame.columns if c != ROW]
+    inputs, _ = strategy_inputs(session, key, columns, margin_rate=margin_rate)
+    decisions, summary = decide_population(spark, inputs, frame)
+    write_decisions(decisions, inputs, output)
+    users = sum(summary["count_by_bucket"])
+    decisions.unpersist()
+    strategy = get_strategy(session, key)
+    config = {k: v for k, v in strategy.config.items() if k != "frontier"}  # not recomputed
+    strategy.config = {
+        **config,
+        "plan": summary,
+        "model_run_id": inputs.model_run_id,
+        "margin_rate": margin_rate,
+        "engine": "spark",
+        "decisions_path": output,
+    }
+    audit.record(
+        session,
+        actor=actor,
+        action="strategy.run",
+        entity_type="strategy",
+        entity_id=key,
+        after={"users": users, "spend": summary["spend"], "lambda": summary["lambda"]},
+    )
+    session.flush()
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("key", help="strategy key")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--population", help="Parquet file or folder with unit_id + features")
+    source.add_argument("--table", help="a Parquet-backed Spark table instead")
+    parser.add_argument("--output", required=True, help="folder for the decisions (Parquet)")
+    parser.add_argument("--margin-rate", type=float, default=0.4)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """spark-submit entry point: ``spark_strategy.py KEY --population PATH --output PATH``.
+
+    The database is ``LIFTLAB_DATABASE_URL`` (the strategy is read and its plan recorded there).
+    """
+    from experiments.db import make_engine, make_session_factory
+    from experiments.settings import load_settings
+
+    args = parse_args(argv)
+    spark = get_session(app_name=f"liftlab-strategy-{args.key}")
+    engine = make_engine(load_settings().database_url)
+    with make_session_factory(engine).begin() as session:
+        plan = run_strategy_spark(
+            session,
+            args.key,
+            spark,
+            output=args.output,
+            population=args.population,
+            table=args.table,
+            margin_rate=args.margin_rate,
+            actor="spark",
+        )
+    engine.dispose()
+    print(f"lambda {plan['lambda']:.6g}; spend {plan['spend']:,.2f} of {plan['budget']:,.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
