@@ -44,7 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--features", default=None, help="feature columns, comma-separated (default: the rest)"
     )
-    parser.add_argument("--architecture", default="dragonnet")
+    parser.add_argument("--architecture", default="auto")
     parser.add_argument("--epochs", type=int, default=None, help="max epochs (default: by size)")
     parser.add_argument("--batch-size", type=int, default=None, help="global minibatch size")
     parser.add_argument("--patience", type=int, default=None)
