@@ -63,9 +63,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_decisions_experiment_unit")
         batch_op.drop_constraint(op.f("ck_decisions_strategy_or_experiment"), type_="check")
         batch_op.drop_constraint(op.f("fk_decisions_variant_id_variants"), type_="foreignkey")
-        batch_op.drop_constraint(
-            op.f("fk_decisions_experiment_id_experiments"), type_="foreignkey"
-        )
+        batch_op.drop_constraint(op.f("fk_decisions_experiment_id_experiments"), type_="foreignkey")
         batch_op.alter_column("strategy_id", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_column("variant_id")
         batch_op.drop_column("experiment_id")
