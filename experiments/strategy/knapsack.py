@@ -169,13 +169,7 @@ def spend_fits(slopes: list[np.ndarray], dcs: list[np.ndarray], pivot: float, bu
     """Exactly ``sum dc [slope > pivot] <= budget`` (``dc > 0``), whatever the summation order."""
     spend = _spend_above(slopes, dcs, pivot)
     n = sum(s.size for s in slopes)
-    return fits(
-        spend,
-        spend,
-        n,
-        budget,
-        lambda: sum(exact_sum(d[s > pivot]) for s, d in zip(slopes, dcs, strict=True)),
-    )
+    return fits(spend, spend, n, budget, lambda: _exact_above(slopes, dcs, pivot))
 
 
 def lambda_star(hull: Hull, budget: float) -> float:
@@ -188,15 +182,27 @@ def lambda_star(hull: Hull, budget: float) -> float:
     """
     if not hull.slope or spend_fits(hull.slope, hull.dc, 0.0, budget):
         return 0.0
-    guess = _lambda_guess(hull.slope, hull.dc, budget)
-    below = max(float(s.max(where=s < guess, initial=-np.inf)) for s in hull.slope)
+    slopes, dcs = hull.slope, hull.dc
+    guess, spend_guess, below, spend_below = _lambda_guess(slopes, dcs, budget)
+    if below is None:  # the next smaller slope was not among the last candidates
+        below = max(float(s.max(where=s < guess, initial=-np.inf)) for s in slopes)
+        spend_below = _spend_above(slopes, dcs, below) if below > -np.inf else None
+    n = sum(s.size for s in slopes)
+
+    def fits_at(pivot: float, spend: float) -> bool:  # the float spend certifies or defers
+        return fits(spend, spend, n, budget, lambda: _exact_above(slopes, dcs, pivot))
+
     if (
         guess > 0
-        and spend_fits(hull.slope, hull.dc, guess, budget)
-        and (below == -np.inf or not spend_fits(hull.slope, hull.dc, below, budget))
+        and fits_at(guess, spend_guess)
+        and (spend_below is None or not fits_at(below, spend_below))
     ):
         return guess
-    return _exact_bisection(hull.slope, hull.dc, budget)
+    return _exact_bisection(slopes, dcs, budget)
+
+
+def _exact_above(slopes: list[np.ndarray], dcs: list[np.ndarray], pivot: float) -> int:
+    return sum(exact_sum(d[s > pivot]) for s, d in zip(slopes, dcs, strict=True))
 
 
 def _exact_bisection(slopes: list[np.ndarray], dcs: list[np.ndarray], budget: float) -> float:
@@ -211,8 +217,15 @@ def _exact_bisection(slopes: list[np.ndarray], dcs: list[np.ndarray], budget: fl
     return float(values[hi])
 
 
-def _lambda_guess(slopes: list[np.ndarray], dcs: list[np.ndarray], budget: float) -> float:
-    """Breakpoint bisection in float arithmetic (fast; :func:`lambda_star` verifies it)."""
+def _lambda_guess(
+    slopes: list[np.ndarray], dcs: list[np.ndarray], budget: float
+) -> tuple[float, float, float | None, float | None]:
+    """Breakpoint bisection in float arithmetic (fast; :func:`lambda_star` verifies it).
+
+    Returns the guess, its float spend, and the next smaller slope with its float spend (None
+    when it is not among the last candidates). The spends are float sums of the same terms in
+    another order, so the rounding bound of :func:`experiments.strategy.exact.fits` holds.
+    """
     fixed = 0.0  # spend of the segments above the bracket (always taken)
     total = sum(s.size for s in slopes)
     if total > 16 * _EXACT_FINISH:
@@ -247,11 +260,20 @@ def _lambda_guess(slopes: list[np.ndarray], dcs: list[np.ndarray], budget: float
             break
         flat_s, flat_d = flat_s[keep_m], flat_d[keep_m]
     order = np.argsort(-flat_s, kind="stable")
+    sorted_s = flat_s[order]
     cum = fixed + np.cumsum(flat_d[order], dtype=np.float64)
     over = np.flatnonzero(cum > budget)
     if over.size == 0:  # rounding: everything left fits
-        return float(flat_s.min()) if flat_s.size else 0.0
-    return float(flat_s[order[over[0]]])
+        guess = float(sorted_s[-1]) if sorted_s.size else 0.0
+        return guess, fixed + float(flat_d.sum(where=flat_s > guess, dtype=np.float64)), None, None
+    j = int(over[0])
+    guess = float(sorted_s[j])
+    first = int(np.searchsorted(-sorted_s, -guess, side="left"))  # first of the guess's ties
+    spend_guess = float(cum[first - 1]) if first else fixed
+    later = int(np.searchsorted(-sorted_s, -guess, side="right"))
+    if later == sorted_s.size:
+        return guess, spend_guess, None, None
+    return guess, spend_guess, float(sorted_s[later]), float(cum[later - 1])
 
 
 def choose(hull: Hull, lam: float) -> tuple[np.ndarray, np.ndarray]:
