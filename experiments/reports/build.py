@@ -9,8 +9,11 @@ put in the report: per-unit rows stay inside this package and leave only as aggr
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
+import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,16 @@ def clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    """Add the wall seconds spent inside the block to ``timings[phase]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - started
 
 
 def _population(population: Any) -> Any:
@@ -126,87 +139,86 @@ def build_report(
     seed: int = 0,
     refute: bool = True,
     cross_check: bool = True,
-    refute_simulations: int = 20,
+    refute_simulations: int = 5,
 ) -> dict[str, Any]:
     """The report of experiment ``key``; ``population`` (DataFrame or Parquet path, keyed by
-    ``unit_id``) enables balance, heterogeneity, refutations and the cross-check."""
+    ``unit_id``) enables balance, heterogeneity, refutations and the cross-check.
+
+    Average effects, SRM and CUPED always use every exposed unit (SQL pushdown); the model work
+    (uplift training, refutations, cross-check) runs on random samples of the randomized units
+    whose sizes the report states (``heterogeneity.MAX_TRAIN_ROWS``, ``checks.MAX_ROWS``,
+    ``checks.CROSS_CHECK_ROWS``). ``appendix.timings_seconds`` holds the wall time of each phase.
+    """
     privacy = Privacy(k_min=k_min, dp_epsilon=dp_epsilon, seed=seed)
     rng = np.random.default_rng([seed, 7])
-    experiment = get_experiment(session, key)
-    design = quality.design_section(session, experiment)
-    rows = experiment_statistics(session, experiment.id)
-    sql = experiment_statistics_sql(session, experiment.id) if rows else ""
-    snapshot = results.latest(session, key)
-    first_metric = rows[0].metric_key if rows else None
-    counts = [r.n for r in rows if r.metric_key == first_metric] or [0] * len(experiment.variants)
-    names = {m.key: m.name for m in session.scalars(select(Metric))}
-    report: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "generated_at": utcnow().isoformat(),
-        "experiment": design,
-        "privacy": privacy.describe(),
-        "data_quality": {
-            "n_units": int(sum(counts)),
-            "srm": result_math.srm(counts, [v.weight for v in experiment.variants]),
-            "exposures_by_day": quality.exposures_by_day(session, experiment),
-            "events_outside_windows": quality.events_outside_windows(session, experiment),
-            "balance": None,
-        },
-        "average_effects": effects.average_effects(rows, experiment.design or {}, names, snapshot),
-        "heterogeneity": None,
-        "refutations": None,
-        "cross_check": None,
-        "unavailable": {},
-    }
+    timings: dict[str, float] = {}
+    with timed(timings, "statistics"):
+        experiment = get_experiment(session, key)
+        design = quality.design_section(session, experiment)
+        rows = experiment_statistics(session, experiment.id)
+        sql = experiment_statistics_sql(session, experiment.id) if rows else ""
+        snapshot = results.latest(session, key)
+        first_metric = rows[0].metric_key if rows else None
+        counts = [r.n for r in rows if r.metric_key == first_metric] or [0] * len(
+            experiment.variants
+        )
+        names = {m.key: m.name for m in session.scalars(select(Metric))}
+        srm = result_math.srm(counts, [v.weight for v in experiment.variants])
+        average = effects.average_effects(rows, experiment.design or {}, names, snapshot)
+    with timed(timings, "quality"):
+        report: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": utcnow().isoformat(),
+            "experiment": design,
+            "privacy": privacy.describe(),
+            "data_quality": {
+                "n_units": int(sum(counts)),
+                "srm": srm,
+                "exposures_by_day": quality.exposures_by_day(session, experiment),
+                "events_outside_windows": quality.events_outside_windows(session, experiment),
+                "balance": None,
+            },
+            "average_effects": average,
+            "heterogeneity": None,
+            "refutations": None,
+            "cross_check": None,
+            "unavailable": {},
+        }
     frame = None
-    population = _population(population)
-    if population is None:
-        reason = "no population features were given (pass a population Parquet keyed by unit_id)"
-        for section in ("balance", "heterogeneity", "refutations", "cross_check"):
-            report["unavailable"][section] = reason
-    else:
-        from experiments.jobs.training_data import training_frame
-
-        try:
-            frame = training_frame(session, key, population)
-        except ValidationError as exc:
-            for section in ("balance", "heterogeneity", "refutations", "cross_check"):
-                report["unavailable"][section] = exc.message
-    if frame is not None:
-        frame = frame.sort_values("unit_id", kind="mergesort").reset_index(drop=True)
-        features, categorical = heterogeneity.feature_columns(frame)
-        arm_of = {v["key"]: v["incentive"] or "none" for v in design["variants"]}
-        arms = [a for a in dict.fromkeys(arm_of.values()) if a != "none"]
-        report["data_quality"]["balance"] = quality.balance(
-            frame, features, categorical, "none", arms, privacy
-        )
-        model, info, evaluate = heterogeneity.fit_or_load(
-            session, experiment.id, frame, features, uplift_params, seed
-        )
-        report["heterogeneity"] = heterogeneity.heterogeneity_section(
-            frame, model, info, evaluate, arms, categorical, privacy, rng
-        )
-        if refute:
-            from experiments.reports.checks import refutations
-
-            report["refutations"] = refutations(
-                frame,
-                features,
-                categorical,
-                arms,
-                seed=seed,
-                num_simulations=refute_simulations,
+    with timed(timings, "unit_outcomes"):
+        population = _population(population)
+        if population is None:
+            reason = (
+                "no population features were given (pass a population Parquet keyed by unit_id)"
             )
+            for section in ("balance", "heterogeneity", "refutations", "cross_check"):
+                report["unavailable"][section] = reason
         else:
-            report["unavailable"]["refutations"] = "not requested"
-        if cross_check:
-            from experiments.reports.checks import cross_check as run_cross_check
+            from experiments.jobs.training_data import training_frame
 
-            effect = model.effect(frame[features], outcome="conversion")
-            columns = {arm: model.arm_index(arm) for arm in arms}
-            report["cross_check"] = run_cross_check(frame, features, effect, columns, seed=seed)
-        else:
-            report["unavailable"]["cross_check"] = "not requested"
+            try:
+                frame = training_frame(session, key, population)
+            except ValidationError as exc:
+                for section in ("balance", "heterogeneity", "refutations", "cross_check"):
+                    report["unavailable"][section] = exc.message
+        if frame is not None:
+            frame = frame.sort_values("unit_id", kind="mergesort").reset_index(drop=True)
+    if frame is not None:
+        _model_sections(
+            report,
+            session,
+            experiment.id,
+            frame,
+            design,
+            privacy,
+            rng,
+            timings,
+            uplift_params=uplift_params,
+            seed=seed,
+            refute=refute,
+            cross_check=cross_check,
+            refute_simulations=refute_simulations,
+        )
     report["decision"] = {
         "status": experiment.status,
         "winner": experiment.winner_variant_key,
@@ -221,5 +233,60 @@ def build_report(
         "experiments.jobs.training_data.unit_outcomes (aggregated per unit in the database)",
         "versions": versions(),
         "seed": seed,
+        "timings_seconds": {phase: round(seconds, 3) for phase, seconds in timings.items()},
     }
     return clean(report)
+
+
+def _model_sections(
+    report: dict[str, Any],
+    session: Session,
+    experiment_id: int,
+    frame: Any,
+    design: dict[str, Any],
+    privacy: Privacy,
+    rng: np.random.Generator,
+    timings: dict[str, float],
+    *,
+    uplift_params: dict[str, Any] | None,
+    seed: int,
+    refute: bool,
+    cross_check: bool,
+    refute_simulations: int,
+) -> None:
+    """Balance, heterogeneity, refutations and the cross-check, from the per-unit frame."""
+    features, categorical = heterogeneity.feature_columns(frame)
+    arm_of = {v["key"]: v["incentive"] or "none" for v in design["variants"]}
+    arms = [a for a in dict.fromkeys(arm_of.values()) if a != "none"]
+    with timed(timings, "quality"):
+        report["data_quality"]["balance"] = quality.balance(
+            frame, features, categorical, "none", arms, privacy
+        )
+    with timed(timings, "uplift_training"):
+        model, info, evaluate = heterogeneity.fit_or_load(
+            session, experiment_id, frame, features, uplift_params, seed
+        )
+    with timed(timings, "heterogeneity"):
+        scores = heterogeneity.predicted_effects(model, frame[features])
+        report["heterogeneity"] = heterogeneity.heterogeneity_section(
+            frame, model, info, evaluate, arms, categorical, privacy, rng, scores
+        )
+    if refute:
+        from experiments.reports.checks import refutations
+
+        with timed(timings, "refutations"):
+            report["refutations"] = refutations(
+                frame, features, categorical, arms, seed=seed, num_simulations=refute_simulations
+            )
+    else:
+        report["unavailable"]["refutations"] = "not requested"
+    if cross_check:
+        from experiments.reports.checks import cross_check as run_cross_check
+
+        with timed(timings, "cross_check"):
+            columns = {arm: model.arm_index(arm) for arm in arms}
+            report["cross_check"] = run_cross_check(
+                frame, features, scores["conversion"], columns, seed=seed
+            )
+    else:
+        report["unavailable"]["cross_check"] = "not requested"

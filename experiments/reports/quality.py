@@ -141,11 +141,11 @@ def balance(
     for feature in features:
         if feature in categorical:
             levels = sorted(frame[feature].astype(str).unique())
+            as_text = {arm: g[feature].astype(str).to_numpy() for arm, g in groups.items()}
             for level in levels:
                 for arm in arms:
-                    t = groups[arm]
-                    in_c = (c[feature].astype(str) == level).to_numpy(dtype=float)
-                    in_t = (t[feature].astype(str) == level).to_numpy(dtype=float)
+                    in_c = (as_text[control] == level).astype(float)
+                    in_t = (as_text[arm] == level).astype(float)
                     p_c = float(in_c.mean()) if len(in_c) else float("nan")
                     p_t = float(in_t.mean()) if len(in_t) else float("nan")
                     row = {

@@ -206,6 +206,11 @@ def to_html(report: dict[str, Any]) -> str:
             f"<p class='muted'>{_e(appendix['sql_note'])}</p>",
             "<h3>Software versions</h3>",
             _table(["package", "version"], [[k, v] for k, v in appendix["versions"].items()]),
+            "<h3>Build time by phase</h3>",
+            _table(
+                ["phase", "seconds"],
+                [[k, v] for k, v in (appendix.get("timings_seconds") or {}).items()],
+            ),
         )
     )
     out.append("</body></html>")
@@ -223,8 +228,10 @@ def _heterogeneity(report: dict[str, Any], t: dict[str, Any]) -> str:
         return _section("Heterogeneity", _unavailable(report, "heterogeneity"))
     model = het["model"]
     parts = [
-        f"<p>Uplift model: {_e(model['source'])} ({_e(model['architecture'])}); evaluated on "
-        f"{_e(model['evaluated_on'])}. Outcome: {_e(het['outcome'])}.</p>",
+        f"<p>Uplift model: {_e(model['source'])} ({_e(model['architecture'])}); "
+        + (f"trained on {_e(model['training_sample'])}; " if model.get("training_sample") else "")
+        + f"evaluated on {_e(model['evaluated_on'])}. Outcome: {_e(het['outcome'])}. The "
+        "observed segment effects and their intervals use every unit of the segment.</p>",
         "<h3>Distribution of per-user predicted effects</h3>",
         _table(*t["effect_distribution"]),
         "<h3>Effects by segment</h3>",
@@ -287,9 +294,13 @@ def _checks(report: dict[str, Any], t: dict[str, Any]) -> str:
             f"<p class='{css}'>Refutations {verdict}. A test passes when the refuted effect is "
             "within 2 standard errors of what it should be (0 for the placebo).</p>"
         )
+        if refutations.get("sample"):
+            parts.append(f"<p class='muted'>Ran on {_e(refutations['sample'])}.</p>")
         parts.append(_table(*t["refutations"]))
     else:
         parts.append(_unavailable(report, "refutations"))
     parts.append("<h3>EconML cross-check</h3>")
+    if cross and cross.get("sample"):
+        parts.append(f"<p class='muted'>Ran on {_e(cross['sample'])}.</p>")
     parts.append(_table(*t["cross_check"]) if cross else _unavailable(report, "cross_check"))
     return _section("Refutations and cross-check", *parts)
