@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from experiments.analysis.sql_time import shift_hours
-from experiments.db import Assignment, Event, Incentive, Variant
+from experiments.db import Assignment, Event, Incentive, Strategy, Variant
 from experiments.errors import ValidationError
 from experiments.services.experiments import get_experiment
 
@@ -21,10 +21,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 WINDOW_HOURS = 24 * 30
+STRATEGY_ARM_PREFIX = "strategy:"
 
 
 def unit_outcomes(session: Session, key: str, window_hours: int = WINDOW_HOURS) -> pd.DataFrame:
-    """unit_id, arm (incentive key or "none"), variant, conversion (0/1), revenue, orders."""
+    """unit_id, arm, variant, conversion (0/1), revenue, orders.
+
+    ``arm`` is the variant's incentive key, ``"strategy:<key>"`` for a variant that serves a
+    strategy (strategies A/B-tested), or ``"none"`` for the control.
+    """
     import pandas as pd
 
     experiment = get_experiment(session, key)
@@ -36,7 +41,9 @@ def unit_outcomes(session: Session, key: str, window_hours: int = WINDOW_HOURS) 
         select(
             Assignment.unit_id,
             Variant.key.label("variant"),
-            func.coalesce(Incentive.key, "none").label("arm"),
+            func.coalesce(
+                Incentive.key, literal(STRATEGY_ARM_PREFIX).concat(Strategy.key), "none"
+            ).label("arm"),
             func.count(Event.id).label("orders"),
             func.coalesce(func.sum(case((in_window, Event.value), else_=0.0)), 0.0).label(
                 "revenue"
@@ -44,12 +51,13 @@ def unit_outcomes(session: Session, key: str, window_hours: int = WINDOW_HOURS) 
         )
         .join(Variant, Variant.id == Assignment.variant_id)
         .outerjoin(Incentive, Incentive.id == Variant.incentive_id)
+        .outerjoin(Strategy, Strategy.id == Variant.strategy_id)
         .outerjoin(
             Event,
             and_(Event.unit_id == Assignment.unit_id, Event.name == "order", in_window),
         )
         .where(Assignment.experiment_id == experiment.id)
-        .group_by(Assignment.unit_id, Variant.key, Incentive.key)
+        .group_by(Assignment.unit_id, Variant.key, Incentive.key, Strategy.key)
     )
     frame = pd.DataFrame(
         session.execute(query).all(), columns=["unit_id", "variant", "arm", "orders", "revenue"]
@@ -75,6 +83,14 @@ def load_population(path: Path) -> pd.DataFrame:
 def training_frame(session: Session, key: str, population: pd.DataFrame) -> pd.DataFrame:
     """Outcomes joined to features; units without features are dropped (and counted)."""
     outcomes = unit_outcomes(session, key)
+    strategy_arms = sorted(a for a in outcomes["arm"].unique() if a.startswith(STRATEGY_ARM_PREFIX))
+    if strategy_arms:
+        raise ValidationError(
+            "experiment",
+            f"{key!r} has variants that serve strategies ({', '.join(strategy_arms)}); the uplift "
+            "model learns the effect of single incentives: train it on an experiment whose "
+            "variants are incentives",
+        )
     merged = outcomes.merge(population, on="unit_id", how="inner")
     if len(merged) < 0.9 * len(outcomes):
         raise ValidationError(

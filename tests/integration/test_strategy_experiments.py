@@ -252,3 +252,25 @@ def test_bad_strategy_variants_name_the_field(db_session, variant, field) -> Non
     with pytest.raises(ValidationError) as no_winner:
         create_strategy_experiment(db_session, "no-winner", "s3", actor="test")
     assert no_winner.value.field == "strategy"
+
+
+def test_training_data_labels_strategy_variants_and_refuses_to_train(db_session, running) -> None:
+    """A strategy variant's users are not the control: the per-unit outcomes name the strategy,
+    and the uplift training set refuses such an experiment (it learns single incentives)."""
+    import pandas as pd
+
+    from experiments.jobs.training_data import training_frame, unit_outcomes
+
+    served = {
+        f"user-{i}": decide_in_experiment(db_session, "strategy-test", f"user-{i}")
+        for i in range(60)
+    }
+    outcomes = unit_outcomes(db_session, "strategy-test").set_index("unit_id")
+    expected_arm = {"holdout": "none", "winner": "coupon_5", "targeted": "strategy:targeting"}
+    for unit, decision in served.items():
+        assert outcomes.loc[unit, "arm"] == expected_arm[decision.variant], unit
+    population = pd.DataFrame({"unit_id": list(served), "x": np.arange(len(served), dtype=float)})
+    with pytest.raises(ValidationError) as raised:
+        training_frame(db_session, "strategy-test", population)
+    assert raised.value.field == "experiment"
+    assert "strategy:targeting" in raised.value.message
