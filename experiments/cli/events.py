@@ -23,7 +23,14 @@ def events() -> None:
     help="File format (default: from the file name).",
 )
 @click.option("--chunk-size", type=click.IntRange(min=1), default=100_000, show_default=True)
-def import_(path: Path, fmt: str | None, chunk_size: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="PostgreSQL connections loading each chunk at once (SQLite always uses one).",
+)
+def import_(path: Path, fmt: str | None, chunk_size: int, workers: int) -> None:
     """Import events from PATH (columns: event_id, unit_id, name, occurred_at, value, properties).
 
     The whole file is validated before anything is written; each chunk is then its own transaction
@@ -41,6 +48,7 @@ def import_(path: Path, fmt: str | None, chunk_size: int) -> None:
                 path,
                 fmt=fmt,
                 chunk_size=chunk_size,
+                workers=workers,
                 progress=lambda done, total: click.echo(f"  {done:,}/{total:,} rows", err=True),
             )
     finally:

@@ -2,10 +2,12 @@
 
 Pass 1 checks the whole file (``event_frames.clean_chunk``: columns, ids, timestamps with a time
 zone, finite values, properties) and refuses it, naming the row and the column, before anything is
-written. Pass 2 loads it in chunks, each its own transaction, skipping event ids already stored: a
-killed import started again ends with every event exactly once, and so do two imports of the same
-file running at the same time. While the database writes one chunk, a background thread reads,
-cleans and serializes the next one (``event_copy`` has the loaders: COPY on PostgreSQL).
+written. Pass 2 loads it in chunks, each committed before the next starts, skipping event ids
+already stored: a killed import started again ends with every event exactly once, and so do two
+imports of the same file running at the same time. While the database writes one chunk, a
+background thread reads, cleans and serializes the next one. On PostgreSQL each chunk is cut into
+consecutive ``event_id`` ranges that several connections COPY at once, one transaction per range
+(``event_copy`` has the loaders).
 """
 
 from __future__ import annotations
@@ -151,14 +153,15 @@ class _Prefetch:
         self._thread.join()
 
 
-def _load_postgres(engine: Engine, payload: event_copy.CopyPayload) -> int:
+def _load_part(engine: Engine, payload: event_copy.CopyPayload) -> int:
+    """One range of a chunk, in its own transaction: COPY, or skip the stored ids if some are."""
     import psycopg
 
     try:
         with engine.begin() as connection:
             return event_copy.copy_new_events(connection, payload)
-    except psycopg.errors.UniqueViolation:
-        pass  # some ids are stored already: that transaction was rolled back, skip them instead
+    except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+        pass  # that transaction was rolled back: load the range again, skipping stored ids
     for attempt in range(DEADLOCK_RETRIES + 1):
         try:
             with engine.begin() as connection:
@@ -167,6 +170,28 @@ def _load_postgres(engine: Engine, payload: event_copy.CopyPayload) -> int:
             if attempt == DEADLOCK_RETRIES:
                 raise
     raise AssertionError("unreachable")
+
+
+class _PostgresLoader:
+    """Load each chunk's ranges on ``workers`` connections at once; return when all committed.
+
+    The ranges of one chunk hold different ids, so its loaders never wait for each other; the
+    next chunk starts only when this one is committed, so no transaction of the import ever waits
+    for the importer itself (PostgreSQL sees every wait and resolves any deadlock) and an
+    interrupted import leaves whole chunks only.
+    """
+
+    def __init__(self, workers: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="event-copy")
+
+    def __call__(self, engine: Engine, parts: list[event_copy.CopyPayload]) -> int:
+        futures = [self.pool.submit(_load_part, engine, part) for part in parts]
+        return sum(future.result() for future in futures)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 def _load_generic(engine: Engine, rows: list[dict[str, Any]]) -> int:
@@ -180,11 +205,18 @@ def import_events(
     *,
     fmt: str | None = None,
     chunk_size: int = 100_000,
+    workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Validate the whole file, then load it chunk by chunk (one transaction per chunk)."""
+    """Validate the whole file, then load it chunk by chunk, each chunk committed before the next.
+
+    On PostgreSQL ``workers`` connections load consecutive ranges of each chunk at once (one
+    transaction each); SQLite has one writer and loads each chunk in one transaction.
+    """
     if chunk_size < 1:
         raise ValidationError("chunk_size", "must be at least 1")
+    if workers < 1:
+        raise ValidationError("workers", "must be at least 1")
     if engine.dialect.name not in ("postgresql", "sqlite"):
         raise ValidationError(
             "database", f"bulk import supports PostgreSQL and SQLite, not {engine.dialect.name}"
@@ -193,23 +225,31 @@ def import_events(
     total = validate_file(path, fmt, chunk_size)
     received_at = utcnow()
     postgres = engine.dialect.name == "postgresql"
-    prepare = event_copy.prepare_copy if postgres else event_copy.prepare_rows
-    load: Callable[[Engine, Any], int] = _load_postgres if postgres else _load_generic
+    loader = _PostgresLoader(workers) if postgres else None
+
+    def prepare(frame: pd.DataFrame) -> Any:
+        if postgres:
+            return event_copy.prepare_copy(frame, received_at, parts=workers)
+        return event_copy.prepare_rows(frame, received_at)
 
     def payloads() -> Iterator[tuple[int, Any]]:
         done = 0
         for chunk in read_chunks(path, fmt, chunk_size):
-            yield len(chunk), prepare(clean_chunk(chunk, done), received_at)
+            yield len(chunk), prepare(clean_chunk(chunk, done))
             done += len(chunk)
 
     done = inserted = chunks = 0
-    with _Prefetch(payloads()) as prepared:
-        for rows, payload in prepared:
-            inserted += load(engine, payload)
-            done += rows
-            chunks += 1
-            if progress:
-                progress(done, total)
+    try:
+        with _Prefetch(payloads()) as prepared:
+            for rows, payload in prepared:
+                inserted += loader(engine, payload) if loader else _load_generic(engine, payload)
+                done += rows
+                chunks += 1
+                if progress:
+                    progress(done, total)
+    finally:
+        if loader:
+            loader.close()
     with engine.begin() as connection:
         refresh_planner_statistics(connection, ["events"])
     return ImportResult(rows=total, inserted=inserted, chunks=chunks)

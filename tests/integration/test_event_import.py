@@ -200,7 +200,10 @@ def test_stored_rows_equal_the_file_to_the_microsecond(db_url: str, tmp_path: Pa
     assert len({r.received_at for r in stored.values()}) == 1
 
 
-def test_overlapping_file_adds_only_the_new_events(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+def test_overlapping_file_adds_only_the_new_events(
+    db_url: str, tmp_path: Path, workers: int
+) -> None:
     frame = make_events(4000, seed=3)
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     frame.iloc[:2000].to_csv(first, index=False)
@@ -209,7 +212,7 @@ def test_overlapping_file_adds_only_the_new_events(db_url: str, tmp_path: Path) 
     try:
         assert import_events(engine, first, chunk_size=700).inserted == 2000
         # chunks of 1500 shuffled rows each mix stored and new ids
-        again = import_events(engine, second, chunk_size=1500)
+        again = import_events(engine, second, chunk_size=1500, workers=workers)
     finally:
         engine.dispose()
     assert (again.rows, again.inserted, again.duplicates) == (3000, 2000, 1000)
@@ -218,35 +221,38 @@ def test_overlapping_file_adds_only_the_new_events(db_url: str, tmp_path: Path) 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_two_processes_importing_the_same_events_store_each_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        (("--chunk-size", "20000"), ("--chunk-size", "20000")),
+        # different chunks and ranges: the importers' rows interleave, waits and deadlocks happen
+        (("--chunk-size", "20000", "--workers", "3"), ("--chunk-size", "7000", "--workers", "1")),
+    ],
+)
+def test_two_processes_importing_the_same_events_store_each_once(
+    tmp_path: Path, options: tuple[tuple[str, ...], tuple[str, ...]]
+) -> None:
     # PostgreSQL only: SQLite serializes writers, so there is no race to check there
     from experiments.db.migrate import upgrade
     from tests.conftest import fresh_database
 
     with fresh_database("postgresql", tmp_path) as db_url:
         upgrade(db_url)
-        _race_two_importers(db_url, tmp_path)
+        _race_two_importers(db_url, tmp_path, options)
 
 
-def _race_two_importers(db_url: str, tmp_path: Path) -> None:
+def _race_two_importers(
+    db_url: str, tmp_path: Path, options: tuple[tuple[str, ...], tuple[str, ...]]
+) -> None:
     path = tmp_path / "events.csv"
-    make_events(100_000, seed=2).to_csv(path, index=False)
+    make_events(100_000, seed=2).sample(frac=1.0, random_state=2).to_csv(path, index=False)
     env = {**os.environ, "LIFTLAB_DATABASE_URL": db_url, "LIFTLAB_INSTANCE_DIR": str(tmp_path)}
-    command = [
-        sys.executable,
-        "-m",
-        "experiments.cli",
-        "events",
-        "import",
-        str(path),
-        "--chunk-size",
-        "20000",
-    ]
+    command = [sys.executable, "-m", "experiments.cli", "events", "import", str(path)]
     processes = [
         subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*command, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        for _ in range(2)
+        for extra in options
     ]
     outputs = [p.communicate(timeout=300) for p in processes]
     for process, (_out, err) in zip(processes, outputs, strict=True):
