@@ -61,7 +61,6 @@ EVENT_NAMES = np.array(["view", "add_to_cart", "order"])
 EVENT_INDEXES = {  # the migration's indexes on events, rebuilt after the bulk load
     "ix_events_unit_name_at": "CREATE INDEX ix_events_unit_name_at "
     "ON events (unit_id, name, occurred_at)",
-    "ix_events_name_at": "CREATE INDEX ix_events_name_at ON events (name, occurred_at)",
 }
 
 

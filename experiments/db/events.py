@@ -16,10 +16,8 @@ from experiments.db.base import Base, BigId, utcnow
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (
-        Index("ix_events_unit_name_at", "unit_id", "name", "occurred_at"),
-        Index("ix_events_name_at", "name", "occurred_at"),
-    )
+    # every reader joins events to exposures per unit: one index for that (migration 0003)
+    __table_args__ = (Index("ix_events_unit_name_at", "unit_id", "name", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
