@@ -4,8 +4,8 @@ Section 1, batch assignment: ``bucket_hash_many`` + ``choose_variation_many`` (v
 over UTF-16 code units) against a Python loop over the ``growthbook`` SDK's own functions
 (``gbhash`` + ``chooseVariation``) on the same unit ids, with identical results asserted in the
 run. The SDK loop runs on a prefix of the ids and its per-id rate is extrapolated (the table says
-so). Later sections (``/api/v1/assign`` latency under gunicorn, event ingestion into PostgreSQL)
-are added by the issue's lead as further ``section_*`` functions.
+so). Sections 2 and 3 (``/api/v1/assign`` under gunicorn, events into PostgreSQL: bulk import
+against the REST API's batches) live in ``benchmarks/assignment_serving.py``.
 
 Run: ``.venv/bin/python benchmarks/assignment.py`` (``--quick`` for a few-second smoke run).
 """
@@ -28,6 +28,7 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
 )  # `benchmarks.support` when run as a script
 
+from benchmarks.assignment_serving import section_api, section_ingest
 from experiments.assignment import (
     bucket_hash,
     bucket_hash_many,
@@ -161,177 +162,6 @@ def format_batch_assignment(rows: list[Row], n_ids: int) -> str:
     return "\n".join(lines)
 
 
-def _setup_serving_database(url: str) -> dict[str, str]:
-    """Migrate, load the catalog, start one 3-arm experiment; return API keys by scope."""
-    from experiments.db import make_engine, make_session_factory
-    from experiments.db.migrate import upgrade
-    from experiments.services import accounts, catalog, demo_data, experiments
-
-    upgrade(url)
-    engine = make_engine(url)
-    keys = {}
-    with make_session_factory(engine).begin() as session:
-        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-        experiments.create_experiment(
-            session,
-            {
-                "key": "bench",
-                "name": "Benchmark",
-                "variants": [
-                    {"key": "control", "weight": 0.34},
-                    {"key": "ten", "weight": 0.33, "incentive": "discount_10"},
-                    {"key": "ship", "weight": 0.33, "incentive": "free_shipping"},
-                ],
-                "metrics": {"primary": "conversion"},
-            },
-            actor="bench",
-        )
-        experiments.transition(session, "bench", "running", actor="bench")
-        for scope in ("assign", "ingest"):
-            keys[scope] = accounts.create_api_key(
-                session, name=scope, scopes=[scope], actor="bench", account_id=None
-            )[1]
-    engine.dispose()
-    return keys
-
-
-def _load(port: int, key: str, n_requests: int, concurrency: int) -> tuple[float, list[float]]:
-    """``concurrency`` keep-alive clients POSTing /api/v1/assign; wall time and latencies (s)."""
-    import http.client
-    import json
-    import threading
-
-    latencies: list[float] = []
-    lock = threading.Lock()
-    per_client = n_requests // concurrency
-
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        mine = []
-        for i in range(per_client):
-            body = json.dumps({"unit_id": f"c{index}-u{i}", "attributes": {"country": "DE"}})
-            start = time.perf_counter()
-            connection.request("POST", "/api/v1/assign", body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - start)
-            assert response.status == 200, response.status
-        connection.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - started, latencies
-
-
-def section_api_and_ingest(n_requests: int, n_events: int) -> str:
-    """/api/v1/assign under gunicorn (PostgreSQL), and event ingestion rates into PostgreSQL."""
-    import subprocess
-    import tempfile
-    import urllib.request
-
-    import pandas as pd
-
-    from benchmarks.support import free_port, scratch_postgres
-    from experiments.db import make_engine, make_session_factory
-    from experiments.services import events as event_service
-    from experiments.services.event_import import import_events
-
-    lines = []
-    with scratch_postgres() as url, tempfile.TemporaryDirectory() as tmp:
-        keys = _setup_serving_database(url)
-        port = free_port()
-        env = {
-            **os.environ,
-            "LIFTLAB_DATABASE_URL": url,
-            "LIFTLAB_INSTANCE_DIR": tmp,
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": "3",
-            "GUNICORN_ACCESSLOG": "/dev/null",
-            "GUNICORN_LOGLEVEL": "warning",
-        }
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        server = subprocess.Popen(
-            [str(gunicorn), "-c", "platform/gunicorn.conf.py", "web:create_app()"],
-            env=env,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-        try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            _load(port, keys["assign"], 60, 2)  # warm-up: pools, imports
-            wall, latencies = _load(port, keys["assign"], n_requests, 8)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
-        lines += [
-            "### /api/v1/assign under gunicorn (3 gthread workers, PostgreSQL, 8 keep-alive clients "
-            "on the same 2 cores)",
-            "",
-            "| requests | requests/s | p50 ms | p99 ms |",
-            "|---:|---:|---:|---:|",
-            f"| {len(latencies):,} | {len(latencies) / wall:,.0f} | {p50:.1f} | {p99:.1f} |",
-            "",
-        ]
-        frame = pd.DataFrame(
-            {
-                "event_id": [f"b{i}" for i in range(n_events)],
-                "unit_id": [f"u{i % 50_000}" for i in range(n_events)],
-                "name": np.where(np.arange(n_events) % 10 == 0, "order", "view"),
-                "value": np.where(np.arange(n_events) % 10 == 0, 42.5, np.nan),
-                "occurred_at": pd.Timestamp("2026-11-01T00:00:00Z")
-                + pd.to_timedelta(np.arange(n_events) % 86400, unit="s"),
-            }
-        )
-        path = Path(tmp) / "events.parquet"
-        frame.to_parquet(path)
-        engine = make_engine(url)
-        started = time.perf_counter()
-        result = import_events(engine, path, chunk_size=100_000)
-        bulk = time.perf_counter() - started
-        assert result.inserted == n_events
-        n_api = min(n_events, 50_000)
-        rows = [
-            {
-                "event_id": f"a{i}",
-                "unit_id": r["unit_id"],
-                "name": r["name"],
-                "value": None if r["value"] != r["value"] else r["value"],
-                "occurred_at": r["occurred_at"].isoformat(),
-            }
-            for i, r in enumerate(frame.iloc[:n_api].to_dict("records"))
-        ]
-        started = time.perf_counter()
-        sessions = make_session_factory(engine)
-        for start in range(0, n_api, 5_000):
-            with sessions.begin() as session:
-                event_service.ingest(session, rows[start : start + 5_000])
-        batched = time.perf_counter() - started
-        engine.dispose()
-        lines += [
-            "### Event ingestion into PostgreSQL",
-            "",
-            "| path | events | seconds | events/s | x API batches |",
-            "|---|---:|---:|---:|---:|",
-            f"| bulk import (COPY + INSERT … ON CONFLICT DO NOTHING) | {n_events:,} | {bulk:.2f} | "
-            f"{n_events / bulk:,.0f} | {(n_events / bulk) / (n_api / batched):.1f}x |",
-            f"| service batches of 5,000 (the /api/v1/events path) | {n_api:,} | {batched:.2f} | "
-            f"{n_api / batched:,.0f} | 1.0x |",
-        ]
-    return "\n".join(lines)
-
-
 def machine() -> str:
     return (
         f"{platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}, "
@@ -350,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     sections = [format_batch_assignment(section_batch_assignment(n_ids, n_loop, repeats), n_ids)]
     n_requests, n_events = (400, 20_000) if args.quick else (4_000, 1_000_000)
-    sections.append(section_api_and_ingest(n_requests, n_events))
+    sections.append(section_api(n_requests))
+    sections.append(section_ingest(n_events))
     report = "\n\n".join(sections)
     print(report)
     print(f"\n({machine()}; total {time.perf_counter() - started:.1f} s)")
