@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import refresh  # noqa: E402
-from benchmarks.assignment import _setup_serving_database, machine  # noqa: E402
+from benchmarks.assignment import machine  # noqa: E402
+from benchmarks.assignment_serving import setup_serving_database  # noqa: E402
 from benchmarks.support import free_port, scratch_postgres  # noqa: E402
 
 ARMS = ["discount_20", "coupon_5"]
@@ -257,7 +258,7 @@ def section_serving(n_requests: int, clients: int) -> list[str]:
 
     rows = []
     with scratch_postgres() as url, tempfile.TemporaryDirectory() as tmp:
-        keys = _setup_serving_database(url)
+        keys = setup_serving_database(url)
         engine = make_engine(url)
         with make_session_factory(engine).begin() as session:
             strategies.create_strategy(
