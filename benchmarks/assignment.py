@@ -178,11 +178,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n_ids, n_loop, repeats = (50_000, 5_000, 1) if args.quick else (args.ids, args.loop_ids, 3)
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     sections = [format_batch_assignment(section_batch_assignment(n_ids, n_loop, repeats), n_ids)]
     n_requests, n_events = (400, 20_000) if args.quick else (4_000, 1_000_000)
     sections.append(section_api(n_requests))
     sections.append(section_ingest(n_events))
-    report = "\n\n".join(sections)
+    load = (
+        f"load average (1 min) {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    )
+    report = "\n\n".join(sections) + f"\n\nMachine {load}."
     print(report)
     print(f"\n({machine()}; total {time.perf_counter() - started:.1f} s)")
     if args.output is not None:

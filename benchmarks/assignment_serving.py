@@ -119,10 +119,13 @@ def section_api(n_requests: int) -> str:
             "GUNICORN_LOGLEVEL": "warning",
         }
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        server = subprocess.Popen(
+        log = open(Path(tmp) / "gunicorn.log", "w")  # noqa: SIM115 - closed in finally
+        server = subprocess.Popen(  # its JSON request log is written, to a file
             [str(gunicorn), "-c", "platform/gunicorn.conf.py", "web:create_app()"],
             env=env,
             cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             for _ in range(100):
@@ -137,9 +140,14 @@ def section_api(n_requests: int) -> str:
                 expected = len(latencies) if label.startswith("returning") else 0
                 assert sticky == expected, (label, sticky)
                 rows.append((label, wall, latencies))
+        except BaseException:
+            log.flush()
+            print((Path(tmp) / "gunicorn.log").read_text()[-4000:], file=sys.stderr)
+            raise
         finally:
             server.terminate()
             server.wait(timeout=30)
+            log.close()
     lines = [
         "### /api/v1/assign under gunicorn (3 gthread workers x 2 threads, PostgreSQL, 8 "
         "keep-alive clients on the same 2 cores)",
