@@ -159,9 +159,9 @@ def assign_many(
     out: list[list[Served]] = []
     for (unit_id, _), mine in zip(units, plan, strict=True):
         served = []
-        for experiment, arm, reason in mine:
-            if arm is not None:  # forced: served, never recorded
-                served.append(_served(experiment, arm, reason, None))
+        for experiment, forced_arm, reason in mine:
+            if forced_arm is not None:  # forced: served, never recorded
+                served.append(_served(experiment, forced_arm, reason, None))
                 continue
             variant_id, first_exposure_at = stored[(experiment.id, unit_id)]
             served.append(

@@ -112,7 +112,8 @@ def validate_event(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
 def insert_ignoring_duplicates(session: Session | Connection, rows: list[dict[str, Any]]) -> int:
     bind = session if isinstance(session, Connection) else session.get_bind()
     dialect = bind.dialect.name
-    table = Event.__table__  # Core insert: an executemany that reports its row count
+    table: Any = Event.__table__  # Core insert: an executemany that reports its row count
+    statement: Any
     if dialect == "postgresql":
         statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
     elif dialect == "sqlite":
