@@ -14,12 +14,8 @@ Run through ``benchmarks/assignment.py``.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -103,51 +99,18 @@ def load(
 
 
 def section_api(n_requests: int) -> str:
-    from benchmarks.support import free_port, scratch_postgres
+    from benchmarks.support import gunicorn_app, scratch_postgres
 
     rows = []
     with scratch_postgres() as url, tempfile.TemporaryDirectory() as tmp:
         keys = setup_serving_database(url)
-        port = free_port()
-        env = {
-            **os.environ,
-            "LIFTLAB_DATABASE_URL": url,
-            "LIFTLAB_INSTANCE_DIR": tmp,
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": "3",
-            "GUNICORN_ACCESSLOG": "/dev/null",
-            "GUNICORN_LOGLEVEL": "warning",
-        }
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        log = open(Path(tmp) / "gunicorn.log", "w")  # noqa: SIM115 - closed in finally
-        server = subprocess.Popen(  # its JSON request log is written, to a file
-            [str(gunicorn), "-c", "platform/gunicorn.conf.py", "web:create_app()"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+        with gunicorn_app(url, tmp) as port:
             load(port, keys["assign"], 60, 2, "warm")  # pools, imports, the serving cache
             for label in ("new units (first exposure recorded)", "returning units (sticky)"):
                 wall, latencies, sticky = load(port, keys["assign"], n_requests, 8, "c")
                 expected = len(latencies) if label.startswith("returning") else 0
                 assert sticky == expected, (label, sticky)
                 rows.append((label, wall, latencies))
-        except BaseException:
-            log.flush()
-            print((Path(tmp) / "gunicorn.log").read_text()[-4000:], file=sys.stderr)
-            raise
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
     lines = [
         "### /api/v1/assign under gunicorn (3 gthread workers x 2 threads, PostgreSQL, 8 "
         "keep-alive clients on the same 2 cores)",

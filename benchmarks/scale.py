@@ -22,12 +22,10 @@ import argparse
 import http.client
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import refresh  # noqa: E402
 from benchmarks.assignment import machine  # noqa: E402
 from benchmarks.assignment_serving import setup_serving_database  # noqa: E402
-from benchmarks.support import free_port, scratch_postgres  # noqa: E402
+from benchmarks.support import gunicorn_app, scratch_postgres  # noqa: E402
 
 ARMS = ["discount_20", "coupon_5"]
 
@@ -275,33 +273,7 @@ def section_serving(n_requests: int, clients: int) -> list[str]:
                 actor="bench",
             )
         engine.dispose()
-        port = free_port()
-        env = {
-            **os.environ,
-            "LIFTLAB_DATABASE_URL": url,
-            "LIFTLAB_INSTANCE_DIR": tmp,
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": "3",
-            "GUNICORN_ACCESSLOG": "/dev/null",
-            "GUNICORN_LOGLEVEL": "warning",
-        }
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "-c",
-                "platform/gunicorn.conf.py",
-                "web:create_app()",
-            ],
-            env=env,
-            cwd=ROOT,
-        )
-        try:
-            for _ in range(150):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+        with gunicorn_app(url, tmp) as port:
             for name, path, make in (
                 (
                     "/api/v1/assign",
@@ -323,9 +295,6 @@ def section_serving(n_requests: int, clients: int) -> list[str]:
                     f"| {name} | {len(bodies):,} | {len(bodies) / wall:,.0f} | {p50:.1f} | "
                     f"{p99:.1f} | {errors / len(bodies):.2%} |"
                 )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     return [
         f"### (c) Serving under gunicorn (3 gthread workers, PostgreSQL, {clients} keep-alive "
         "loopback clients on the same 2 cores)",

@@ -35,3 +35,57 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def gunicorn_app(url: str, instance_dir: str, workers: int = 3) -> Iterator[int]:
+    """The production web app under gunicorn on a free loopback port, ready (``/healthz``).
+
+    Yields the port; gunicorn's output goes to ``<instance_dir>/gunicorn.log``, printed to stderr
+    when the body fails; the server is stopped on exit.
+    """
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "LIFTLAB_DATABASE_URL": url,
+        "LIFTLAB_INSTANCE_DIR": instance_dir,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_ACCESSLOG": "/dev/null",
+        "GUNICORN_LOGLEVEL": "warning",
+    }
+    log_path = Path(instance_dir) / "gunicorn.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "-c",
+                "platform/gunicorn.conf.py",
+                "web:create_app()",
+            ],
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            for _ in range(150):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            yield port
+        except BaseException:
+            log.flush()
+            print(log_path.read_text()[-4000:], file=sys.stderr)
+            raise
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
