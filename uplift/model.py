@@ -42,8 +42,12 @@ class UpliftModel(BaseEstimator):
             (128, 64) / (32,) above, which keeps 1M-user fits and scoring fast on a CPU.
         head_difference: weight of the penalty on the squared distance between each incentive
             head's parameters and the control head's (the incentive heads start as copies of
-            it), which shrinks the estimated effects' heterogeneity, not the outcomes; None
-            picks 0 up to 20,000 users and ``uplift.fitting.LARGE_HEAD_DIFFERENCE`` above.
+            it), which shrinks the estimated effects' heterogeneity, not the outcomes; None is 0
+            (0.1 above 20,000 users until session 3, chosen on a mis-scored benchmark).
+        value_difference: zero-inflated revenue only: weight of the penalty on the spread, over
+            users, of each incentive's order-value output minus the control's (the value is
+            learned from converters alone, so per-arm value heads are mostly noise); None picks
+            ``uplift.fitting.VALUE_DIFFERENCE`` (10). Conversion effects are not penalized.
         outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
             "zero_inflated" (revenue = conversion × order value).
         balance: "auto", None, "mmd" or "wasserstein" (CFR representation balancing) and its
@@ -57,10 +61,9 @@ class UpliftModel(BaseEstimator):
             too noisy to stop on: reps 1-10 gave median sqrt(PEHE) 1.06 with "dr", 0.74 with
             "factual").
         n_estimators: members of the deep ensemble (>= 2 enables ``effect_interval``); None
-            picks 5 up to 5,000 users and 1 above. Up to 20,000 users an ensemble is
-            cross-fitted: member j early-stops on fold j of n_estimators arm-stratified folds
-            and trains on the rest (``validation_fraction`` is then unused); see
-            ``uplift.small_data``.
+            picks 5 up to 100,000 users and 1 above. An ensemble is cross-fitted: member j
+            early-stops on fold j of n_estimators arm-stratified folds and trains on the rest
+            (``validation_fraction`` is then unused); see ``uplift.small_data``.
         sequence_encoder: None, "gru" or "transformer" over ``sequences=`` (n, L) int event codes
             (0 = padding; codes not seen in training are read as padding).
         max_epochs, batch_size, patience: None picks them from the data size.
@@ -79,6 +82,7 @@ class UpliftModel(BaseEstimator):
         head: tuple[int, ...] | None = None,
         dropout: float = 0.0,
         head_difference: float | None = None,
+        value_difference: float | None = None,
         outcome: str = "auto",
         balance: str | None = "auto",
         balance_weight: float | None = None,
@@ -102,6 +106,7 @@ class UpliftModel(BaseEstimator):
         self.head = head
         self.dropout = dropout
         self.head_difference = head_difference
+        self.value_difference = value_difference
         self.outcome = outcome
         self.balance = balance
         self.balance_weight = balance_weight
