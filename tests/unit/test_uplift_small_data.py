@@ -58,6 +58,7 @@ def test_default_ensemble_size_depends_on_the_data_size() -> None:
     assert default_members(672) == ENSEMBLE_SIZE == 5
     assert default_members(ENSEMBLE_MAX_USERS) == 5
     assert default_members(ENSEMBLE_MAX_USERS + 1) == 1
+    assert default_members(50_000) == 5  # the simulator benchmark's size (since session 3)
     X, t, y, _ = noisy_problem(200)
     assert len(UpliftModel(max_epochs=1, **FAST).fit(X, t, y, control=0).members_) == 5
     single = UpliftModel(max_epochs=1, n_estimators=1, **FAST).fit(X, t, y, control=0)
