@@ -44,6 +44,7 @@ LARGE_HEAD = (32,)
 # chosen on a development draw of the shop simulator (shop seed 1, 50,000 users; the benchmark
 # uses seed 0): revenue effect sqrt(PEHE) 2.355 -> 2.19 (1.0: 2.24; 100: 2.21), conversion unchanged.
 VALUE_DIFFERENCE = 10.0
+IMBALANCE_ROWS = 50_000  # users drawn for the randomization test above SMALL_DATA
 
 
 def resolve_control(labels: list[Any], control: Any) -> Any:
@@ -159,6 +160,17 @@ def _schedule(model: UpliftModel, n_train: int, small: bool) -> tuple[int, int, 
     return batch, epochs, patience, learning_rate
 
 
+def _imbalance_sample(
+    numeric: np.ndarray, codes: np.ndarray, arm: np.ndarray, seed: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At most IMBALANCE_ROWS users (seeded) for the randomization test: its one-hot design is
+    dense, and 50,000 users detect any imbalance that matters for the choice."""
+    if len(arm) <= IMBALANCE_ROWS:
+        return numeric, codes, arm
+    rows = np.sort(np.random.default_rng(seed).choice(len(arm), IMBALANCE_ROWS, replace=False))
+    return numeric[rows], codes[rows], arm[rows]
+
+
 def fit_members(
     model: UpliftModel,
     X: Any,
@@ -241,17 +253,19 @@ def fit_members(
         else n - min(round(n * model.validation_fraction), VALIDATION_CAP)
     )
     batch, epochs, patience, learning_rate = _schedule(model, n_train, small)
-    if architecture_name == "auto":
-        architecture_name = SMALL_ARCHITECTURE if small else "dragonnet"
+    auto_architecture = architecture_name == "auto"
+    imbalanced = False
+    if (small and model.balance == "auto") or (auto_architecture and not small):
+        s_num, s_codes, s_arm = _imbalance_sample(numeric, codes, arm, model.random_state)
+        imbalanced = covariates_imbalanced(s_num, s_codes, encoder.cardinalities, s_arm)
+    if auto_architecture:
+        # randomized data: TARNet (a propensity head has nothing to learn); large observational
+        # data: DragonNet (its propensity head and targeted regularization adjust for confounding)
+        architecture_name = SMALL_ARCHITECTURE if small or not imbalanced else "dragonnet"
     model.architecture_ = architecture_name
     architecture = get_architecture(architecture_name)
-    imbalanced = (
-        small
-        and model.balance == "auto"
-        and covariates_imbalanced(numeric, codes, encoder.cardinalities, arm)
-    )
     weight_decay, decoupled, balance, balance_weight = regularization(
-        model.weight_decay, model.balance, model.balance_weight, small, imbalanced
+        model.weight_decay, model.balance, model.balance_weight, small, small and imbalanced
     )
     n_members = default_members(n) if model.n_estimators is None else int(model.n_estimators)
     seeds = np.random.default_rng(model.random_state).integers(0, 2**31 - 1, n_members)

@@ -65,7 +65,7 @@ def train_on_experiment(
 
     experiment = get_experiment(session, key)
     params = {
-        "architecture": "dragonnet",
+        "architecture": "auto",  # the model's size- and randomization-based choice
         "max_epochs": 60,
         "random_state": seed,
         "verbose": False,
@@ -88,6 +88,7 @@ def train_on_experiment(
         model = UpliftModel(**params).fit(
             train[features], train["arm"].to_numpy(), train[OUTCOMES], control="none"
         )
+        run.architecture = model.architecture_  # what "auto" resolved to
         run.metrics = {
             "n_train": int(len(train)),
             "features": features,

@@ -129,3 +129,20 @@ def test_imbalance_test_flags_confounded_arms_but_not_randomized_ones() -> None:
     y = X[:, 1] + rng.normal(size=600)
     model.fit(X, confounded, y, control=0)
     assert model.architecture_ == "tarnet"
+
+
+def test_auto_architecture_above_small_data_follows_the_randomization_test() -> None:
+    """Above 20,000 users "auto" is TARNet on randomized arms and DragonNet when the arms'
+    covariates differ (treatment chosen by x0: confounded)."""
+    n = 21_000
+    X, t, y, _ = noisy_problem(n, seed=1)
+    params = {**FAST, "max_epochs": 1, "n_estimators": 1}
+    randomized = UpliftModel(**params).fit(X, t, y, control=0)
+    assert randomized.architecture_ == "tarnet"
+    confounded_t = (X[:, 0] + np.random.default_rng(2).normal(size=n) > 0).astype(int)
+    confounded = UpliftModel(**params).fit(X, confounded_t, y, control=0)
+    assert confounded.architecture_ == "dragonnet"
+    assert (
+        UpliftModel(architecture="dragonnet", **params).fit(X, t, y, control=0).architecture_
+        == "dragonnet"
+    )
