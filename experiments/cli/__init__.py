@@ -19,6 +19,7 @@ from experiments.cli import (
     serve,
     simulate,
     strategy_commands,
+    uplift_commands,
     users,
 )
 
@@ -40,6 +41,7 @@ for group in (
     events.events,
     experiment_commands.experiments_group,
     strategy_commands.models,
+    uplift_commands.uplift,
     strategy_commands.strategy,
     report.report,
     simulate.simulate,

@@ -6,19 +6,13 @@ from pathlib import Path
 
 import click
 
-from experiments.cli.context import FORMAT_OPTION, emit, settings, transaction
-
-POPULATION = click.option(
-    "--population",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Parquet file with unit_id and the user features.",
-)
+from experiments.cli.context import FORMAT_OPTION, emit, transaction
+from experiments.cli.uplift_commands import POPULATION, list_models, os_user, run_training
 
 
 @click.group()
 def models() -> None:
-    """Train and list uplift models."""
+    """Train and list uplift models (the same code as `liftlab uplift train` and `uplift list`)."""
 
 
 @models.command()
@@ -28,48 +22,16 @@ def models() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(experiment: str, population: Path, epochs: int, seed: int) -> None:
     """Train the uplift model on EXPERIMENT's randomized units and record the run."""
-    from experiments.jobs.train import train_on_experiment
-    from experiments.jobs.training_data import load_population
-
-    config = settings()
-    with transaction() as session:
-        run = train_on_experiment(
-            session,
-            experiment,
-            load_population(population),
-            config.artifact_dir,
-            params={"max_epochs": epochs},
-            seed=seed,
-        )
-        click.echo(f"model run {run.id}: {run.status}; Qini by arm: {run.metrics.get('qini')}")
-
-
-@models.command("list")
-@FORMAT_OPTION
-def list_models(output_format: str) -> None:
-    """List model runs."""
-    from sqlalchemy import select
-
-    from experiments.db import ModelRun
-
-    with transaction() as session:
-        rows = [
-            {
-                "id": r.id,
-                "experiment_id": r.experiment_id,
-                "architecture": r.architecture,
-                "status": r.status,
-                "promoted": r.promoted,
-                "qini": r.metrics.get("qini"),
-                "created_at": r.created_at,
-            }
-            for r in session.scalars(select(ModelRun).order_by(ModelRun.id.desc()))
-        ]
-    emit(
-        rows,
-        output_format,
-        ["id", "experiment_id", "architecture", "status", "promoted", "qini", "created_at"],
+    summary = run_training(
+        experiment, population, seed=seed, params={"max_epochs": epochs}, created_by=os_user()
     )
+    click.echo(
+        f"model run {summary['id']}: {summary['status']}; "
+        f"Qini by arm: {summary['metrics'].get('qini')}"
+    )
+
+
+models.add_command(list_models)
 
 
 @click.group()

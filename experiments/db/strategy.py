@@ -28,6 +28,9 @@ class ModelRun(Base):
     artifact_path: Mapped[str | None] = mapped_column(String(500))
     promoted: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(200))  # OS user or --user
+    # sha256 of the training frame (experiments.jobs.fingerprint): same data, same fingerprint
+    data_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]
 

@@ -2,7 +2,8 @@
 
 The model learns conversion and revenue jointly; it is evaluated on a held-out share of the
 randomized units (Qini per arm, and the IPW value of sending each user their best arm), saved
-under the artifact folder, and a ``ModelRun`` row keeps its parameters and metrics.
+under the artifact folder, and a ``ModelRun`` row keeps its parameters, a fingerprint of the
+training data (``experiments.jobs.fingerprint``), its metrics, the artifact path and who ran it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,53 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from experiments.db import ModelRun, utcnow
+from experiments.errors import ValidationError
+from experiments.jobs.fingerprint import frame_fingerprint
 from experiments.jobs.training_data import training_frame
 from experiments.services.experiments import get_experiment
 
 OUTCOMES = ["conversion", "revenue"]
 NOT_FEATURES = {"unit_id", "variant", "arm", "orders", "conversion", "revenue"}
+
+
+def model_parameter_names() -> list[str]:
+    from uplift import UpliftModel
+
+    return sorted(UpliftModel().get_params())
+
+
+def check_model_params(params: dict[str, Any], field: str = "params") -> None:
+    """Every key must be an ``UpliftModel`` constructor parameter (ValidationError naming it)."""
+    known = set(model_parameter_names())
+    unknown = sorted(k for k in params if k not in known)
+    if unknown:
+        raise ValidationError(
+            field,
+            f"unknown UpliftModel parameter(s) {', '.join(map(repr, unknown))}; "
+            f"use any of: {', '.join(sorted(known))}",
+        )
+
+
+def model_params(params: dict[str, Any] | None, seed: int) -> dict[str, Any]:
+    """The job's defaults under the caller's ``params`` (checked: UpliftModel parameters only)."""
+    merged = {
+        "architecture": "auto",  # the model's size- and randomization-based choice
+        "max_epochs": 60,
+        "random_state": seed,
+        "verbose": False,
+        **(params or {}),
+    }
+    check_model_params(merged)
+    return merged
+
+
+def features_of(frame: Any) -> list[str]:
+    return [c for c in frame.columns if c not in NOT_FEATURES]
+
+
+def held_out(n: int, test_share: float, seed: int) -> np.ndarray:
+    """The held-out (test) mask of the job: seeded, the same for ``train`` and ``tune``."""
+    return np.random.default_rng(seed).random(n) < test_share
 
 
 def evaluate(model: Any, test: Any, features: list[str]) -> dict[str, Any]:
@@ -59,35 +102,42 @@ def train_on_experiment(
     params: dict[str, Any] | None = None,
     test_share: float = 0.3,
     seed: int = 0,
+    created_by: str | None = None,
+    tuning: dict[str, Any] | None = None,
+    frame: Any = None,
 ) -> ModelRun:
-    """Fit, evaluate and save; the ModelRun row is flushed (the caller commits)."""
+    """Fit, evaluate and save; the ModelRun row is flushed (the caller commits).
+
+    ``params`` are ``UpliftModel`` parameters; ``tuning`` (a search's summary) is recorded in the
+    run's params under ``"tuning"``; ``frame`` is the training frame when the caller built it
+    already (``tune``), else it is built from the experiment and ``population``.
+    """
     from uplift import UpliftModel
 
     experiment = get_experiment(session, key)
-    params = {
-        "architecture": "auto",  # the model's size- and randomization-based choice
-        "max_epochs": 60,
-        "random_state": seed,
-        "verbose": False,
-        **(params or {}),
-    }
+    params = model_params(params, seed)
     run = ModelRun(
         experiment_id=experiment.id,
         architecture=params["architecture"],
         status="running",
-        params=params,
+        params=params if tuning is None else {**params, "tuning": tuning},
+        created_by=created_by,
     )
     session.add(run)
     session.flush()
     try:
-        frame = training_frame(session, key, population)
-        features = [c for c in frame.columns if c not in NOT_FEATURES]
-        rng = np.random.default_rng(seed)
-        is_test = rng.random(len(frame)) < test_share
+        if frame is None:
+            frame = training_frame(session, key, population)
+        features = features_of(frame)
+        run.data_fingerprint = frame_fingerprint(frame, features, OUTCOMES)
+        is_test = held_out(len(frame), test_share, seed)
         train, test = frame[~is_test], frame[is_test]
-        model = UpliftModel(**params).fit(
-            train[features], train["arm"].to_numpy(), train[OUTCOMES], control="none"
-        )
+        try:
+            model = UpliftModel(**params).fit(
+                train[features], train["arm"].to_numpy(), train[OUTCOMES], control="none"
+            )
+        except (TypeError, ValueError) as exc:  # the estimator's own input validation
+            raise ValidationError("params", f"the uplift model rejected its input: {exc}") from exc
         run.architecture = model.architecture_  # what "auto" resolved to
         run.metrics = {
             "n_train": int(len(train)),

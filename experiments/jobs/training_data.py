@@ -74,7 +74,14 @@ def load_population(path: Path) -> pd.DataFrame:
 
     if not path.exists():
         raise ValidationError("features", f"{path} not found; give the population Parquet file")
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ValidationError(
+            "features",
+            f"{path} could not be read as Parquet ({exc.__class__.__name__}: {exc}); "
+            "give the population Parquet file",
+        ) from exc
     if "unit_id" not in frame.columns:
         raise ValidationError("features", f"{path} has no unit_id column")
     return frame

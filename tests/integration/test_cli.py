@@ -5,22 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-
-from experiments.cli import cli
-
-
-@pytest.fixture
-def run(db_url, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("LIFTLAB_DATABASE_URL", db_url)
-    monkeypatch.setenv("LIFTLAB_INSTANCE_DIR", str(tmp_path / "instance"))
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
-
 
 def test_users_create_list_and_errors(run) -> None:
     created = run("users", "create", "--email", "Ana@Example.com", "--role", "analyst")

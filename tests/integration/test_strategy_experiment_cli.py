@@ -5,23 +5,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-
-from experiments.cli import cli
 from experiments.db import make_engine, make_session_factory
 from experiments.services.strategy_experiments import decide_in_experiment
-
-
-@pytest.fixture
-def run(db_url, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("LIFTLAB_DATABASE_URL", db_url)
-    monkeypatch.setenv("LIFTLAB_INSTANCE_DIR", str(tmp_path / "instance"))
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def test_strategy_experiment_from_the_command_line(run, db_url, tmp_path) -> None:

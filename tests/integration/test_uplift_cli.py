@@ -1,0 +1,309 @@
+"""`liftlab uplift train | score | tune | list` against a real database (both backends).
+
+A small randomized experiment (control and two incentives, 600 users) is stored directly; tiny
+networks (a few epochs) keep every test fast on a CPU. Train records who ran it, a data
+fingerprint that follows the data, and the held-out metrics; score writes the model's effects;
+tune is seeded and records its search; bad input is refused with nothing written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import insert, select, update
+
+from experiments.db import Assignment, Event, ModelRun, make_engine, make_session_factory
+from experiments.services import catalog, demo_data, experiments
+from experiments.simulation import simulate_shop
+
+KEY = "offers"
+ARMS = ["control", "discount_10", "free_shipping"]  # variant keys; the incentives share them
+T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+TINY = {"representation": [16], "head": [8], "max_epochs": 2, "n_estimators": 1, "device": "cpu"}
+
+
+@pytest.fixture
+def shop_data(db_url: str, tmp_path: Path) -> tuple[pd.DataFrame, Path]:
+    """(population, its Parquet file) of an experiment KEY with its exposures and orders."""
+    users = simulate_shop(n_users=600, seed=5).users
+    path = tmp_path / "population.parquet"
+    users.to_parquet(path)
+    rng = np.random.default_rng(5)
+    arm = rng.integers(0, len(ARMS), len(users))
+    p_convert = 0.15 + np.array([0.0, 0.10, 0.05])[arm]
+    engine = make_engine(db_url)
+    with make_session_factory(engine).begin() as session:
+        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
+        variants = [
+            {"key": a, "weight": 1 / 3, **({"incentive": a} if a != "control" else {})}
+            for a in ARMS
+        ]
+        spec = {"key": KEY, "name": "Offers", "metrics": {"primary": "conversion"}}
+        experiments.create_experiment(session, {**spec, "variants": variants}, actor="test")
+        experiments.transition(session, KEY, "running", actor="test")
+        experiment = experiments.get_experiment(session, KEY)
+        ids = [v.id for v in experiment.variants]
+        units = users["unit_id"].tolist()
+        session.execute(
+            insert(Assignment),
+            [
+                {
+                    "experiment_id": experiment.id,
+                    "unit_id": u,
+                    "variant_id": ids[a],
+                    "first_exposure_at": T0,
+                }
+                for u, a in zip(units, arm, strict=True)
+            ],
+        )
+        buyers = np.flatnonzero(rng.random(len(units)) < p_convert)
+        session.execute(
+            insert(Event),
+            [
+                {
+                    "event_id": f"o{i}",
+                    "unit_id": units[i],
+                    "name": "order",
+                    "value": float(rng.gamma(2.0, 30.0)),
+                    "occurred_at": T0 + dt.timedelta(days=2),
+                }
+                for i in buyers
+            ],
+        )
+    engine.dispose()
+    return users, path
+
+
+def model_runs(db_url: str) -> list[ModelRun]:
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine)() as session:
+            session.expire_on_commit = False
+            runs = list(session.scalars(select(ModelRun).order_by(ModelRun.id)))
+            session.expunge_all()
+            return runs
+    finally:
+        engine.dispose()
+
+
+def test_train_records_params_fingerprint_user_and_metrics(run, db_url, shop_data) -> None:
+    _, population = shop_data
+    args = ("--experiment", KEY, "--population", str(population), "--seed", "1")
+    trained = run("uplift", "train", *args, "--params-json", json.dumps(TINY), "--user", "ana")
+    assert trained.exit_code == 0, trained.output
+    (first,) = model_runs(db_url)
+    assert f"model run {first.id}: succeeded" in trained.output and "held-out:" in trained.output
+    assert first.status == "succeeded" and first.created_by == "ana"
+    assert len(first.data_fingerprint) == 64 and int(first.data_fingerprint, 16) >= 0
+    assert first.params["representation"] == [16] and first.params["random_state"] == 1
+    assert first.metrics["n_train"] + first.metrics["n_test"] == 600
+    assert set(first.metrics["qini"]) == {"discount_10", "free_shipping"}
+    assert Path(first.artifact_path, "metadata.json").is_file()
+
+    # `models train` is the same job: same data, same fingerprint; the OS user by default
+    again = run("models", "train", KEY, "--population", str(population), "--epochs", "1")
+    assert again.exit_code == 0, again.output
+    second = model_runs(db_url)[-1]
+    assert second.data_fingerprint == first.data_fingerprint
+    assert second.created_by == getpass.getuser()
+
+    engine = make_engine(db_url)  # one order's value changes: one revenue outcome changes
+    with make_session_factory(engine).begin() as session:
+        session.execute(update(Event).where(Event.event_id == "o1").values(value=Event.value + 1))
+    engine.dispose()
+    changed = run("uplift", "train", *args, "--params-json", json.dumps(TINY))
+    assert changed.exit_code == 0, changed.output
+    assert model_runs(db_url)[-1].data_fingerprint != first.data_fingerprint
+
+    listed = json.loads(run("uplift", "list", "--format", "json").output)
+    assert [r["created_by"] for r in listed] == [getpass.getuser(), getpass.getuser(), "ana"]
+    assert listed[-1]["data_fingerprint"] == first.data_fingerprint
+    table = run("models", "list").output
+    assert "created_by" in table and "ana" in table and first.data_fingerprint[:12] in table
+
+
+def test_score_writes_the_models_effects(run, db_url, shop_data, tmp_path) -> None:
+    from uplift import UpliftModel
+
+    users, population = shop_data
+    args = ("--experiment", KEY, "--population", str(population), "--params-json")
+    assert run("uplift", "train", *args, json.dumps(TINY)).exit_code == 0
+    (trained,) = model_runs(db_url)
+    out = tmp_path / "scores.parquet"
+    scored = run(
+        "uplift",
+        "score",
+        "--model",
+        str(trained.id),
+        "--population",
+        str(population),
+        "--output",
+        str(out),
+    )
+    assert scored.exit_code == 0, scored.output
+    frame = pd.read_parquet(out)
+    model = UpliftModel.load(trained.artifact_path)
+    incentives = ["discount_10", "free_shipping"]
+    assert list(model.incentives_) == incentives
+    assert list(frame.columns) == ["unit_id"] + [
+        f"effect_{t}__{i}" for t in ("conversion", "revenue") for i in incentives
+    ]
+    assert frame["unit_id"].tolist() == users["unit_id"].tolist()
+    X = users[trained.metrics["features"]]
+    for target in ("conversion", "revenue"):
+        expected = model.effect(X, outcome=target)
+        got = frame[[f"effect_{target}__{i}" for i in incentives]].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+
+    by_path = tmp_path / "scores.csv"  # a model folder works too, and CSV
+    assert (
+        run(
+            "uplift",
+            "score",
+            "--model",
+            trained.artifact_path,
+            "--population",
+            str(population),
+            "--output",
+            str(by_path),
+        ).exit_code
+        == 0
+    )
+    np.testing.assert_allclose(pd.read_csv(by_path).iloc[:, 1:].to_numpy(), frame.iloc[:, 1:])
+
+    lacking = tmp_path / "lacking.parquet"
+    users.drop(columns=["device", "recency_days"]).to_parquet(lacking)
+    bad_runs = {
+        "no such run": ("--model", "999", "--population", str(population)),
+        "not a model": ("--model", str(tmp_path), "--population", str(population)),
+        "missing features": ("--model", str(trained.id), "--population", str(lacking)),
+    }
+    messages = {}
+    for name, bad in bad_runs.items():
+        target = tmp_path / f"{name.replace(' ', '_')}.parquet"
+        result = run("uplift", "score", *bad, "--output", str(target))
+        assert result.exit_code in (1, 2), (name, result.output)
+        assert not target.exists()
+        messages[name] = result.output
+    assert "model run 999 not found" in messages["no such run"]
+    assert "--model" in messages["not a model"] and "metadata.json" in messages["not a model"]
+    assert "recency_days, device" in messages["missing features"]
+    text = run(
+        "uplift",
+        "score",
+        "--model",
+        str(trained.id),
+        "--population",
+        str(population),
+        "--output",
+        str(tmp_path / "scores.txt"),
+    )
+    assert text.exit_code == 2 and "--output" in text.output and ".parquet or .csv" in text.output
+    assert sorted(p.name for p in tmp_path.iterdir() if "scores" in p.name) == [
+        "scores.csv",
+        "scores.parquet",
+    ]  # and no temporary file left behind
+
+
+def tune(run, population: Path, seed: int):  # type: ignore[no-untyped-def]
+    fixed = {"max_epochs": 2, "device": "cpu"}
+    return run(
+        "uplift",
+        "tune",
+        "--experiment",
+        KEY,
+        "--population",
+        str(population),
+        "--trials",
+        "3",
+        "--seed",
+        str(seed),
+        "--params-json",
+        json.dumps(fixed),
+        "--user",
+        "tuner",
+    )
+
+
+def test_tune_is_seeded_and_records_its_search(run, db_url, shop_data) -> None:
+    _, population = shop_data
+    first = tune(run, population, seed=3)
+    assert first.exit_code == 0, first.output
+    assert "dr_loss" in first.output and "best trial" in first.output
+    assert tune(run, population, seed=3).exit_code == 0
+    assert tune(run, population, seed=4).exit_code == 0
+    a, b, c = model_runs(db_url)
+    history = [[t["params"] for t in r.params["tuning"]["history"]] for r in (a, b, c)]
+    assert len(history[0]) == 3 and history[0] == history[1]
+    assert history[0] != history[2]
+    np.testing.assert_allclose(
+        [t["value"] for t in a.params["tuning"]["history"]],
+        [t["value"] for t in b.params["tuning"]["history"]],
+    )
+    tuning = a.params["tuning"]
+    assert tuning["criterion"] == "dr_pseudo_outcome_loss" and tuning["trials"] == 3
+    best = tuning["history"][[t["number"] for t in tuning["history"]].index(tuning["best_trial"])]
+    assert tuning["best_value"] == min(t["value"] for t in tuning["history"]) == best["value"]
+    for name, value in tuning["best_params"].items():  # the final model uses the best params
+        assert a.params[name] == value
+    assert a.status == "succeeded" and a.created_by == "tuner" and a.data_fingerprint
+    assert a.data_fingerprint == c.data_fingerprint
+
+
+def test_bad_input_is_refused_and_writes_nothing(run, db_url, shop_data, tmp_path) -> None:
+    _, population = shop_data
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_text("not parquet")
+    pop = ("--population", str(population))
+    train = ("uplift", "train", "--experiment", KEY)
+    cases = [
+        (("uplift", "train", "--experiment", "nope", *pop), 1, "experiment 'nope' not found"),
+        ((*train, "--population", str(tmp_path / "absent.parquet")), 2, "--population"),
+        ((*train, "--population", str(garbage)), 1, "could not be read as Parquet"),
+        ((*train, *pop, "--params-json", "{learning_rate: 1}"), 2, "not valid JSON"),
+        ((*train, *pop, "--params-json", "[1]"), 2, "must be a JSON object"),
+        ((*train, *pop, "--params-json", '{"lr": 0.1}'), 2, "key 'lr' is not an UpliftModel"),
+        ((*train, *pop, "--params-json", '{"random_state": 1}'), 2, "set it with --seed"),
+        ((*train, *pop, "--params-json", '{"head": "wide"}'), 2, "key 'head'"),
+        (
+            (*train, *pop, "--params-json", '{"criterion": "best", "max_epochs": 1}'),
+            1,
+            "criterion='best' is unknown",
+        ),
+        (("uplift", "tune", "--experiment", KEY, *pop, "--trials", "0"), 2, "--trials"),
+        (("uplift", "tune", "--experiment", "nope", *pop, "--trials", "1"), 1, "not found"),
+        (
+            (
+                "uplift",
+                "tune",
+                "--experiment",
+                KEY,
+                *pop,
+                "--trials",
+                "1",
+                "--params-json",
+                '{"dropout": 0.1}',
+            ),
+            2,
+            "key 'dropout' is searched by tune",
+        ),
+        (
+            ("uplift", "tune", "--experiment", KEY, *pop, "--trials", "1", "--timeout", "0"),
+            2,
+            "--timeout",
+        ),
+    ]
+    for args, code, message in cases:
+        result = run(*args)
+        assert result.exit_code == code, (args, result.output)
+        assert message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert model_runs(db_url) == []
+    assert json.loads(run("uplift", "list", "--format", "json").output) == []
+    assert not list(tmp_path.glob("instance/**/run-*"))
