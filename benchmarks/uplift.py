@@ -28,10 +28,9 @@ from benchmarks.uplift_large import (  # noqa: E402
     bench_hillstrom,
     bench_sim,
     bench_speed,
+    fit_method,
     speed_worker,
 )
-from uplift import UpliftModel  # noqa: E402
-from uplift.causal import make_peer  # noqa: E402
 from uplift.metrics import ate_error, pehe  # noqa: E402
 
 
@@ -39,17 +38,6 @@ def _mean_se(values: list[float]) -> str:
     arr = np.asarray(values, dtype=float)
     se = arr.std(ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else 0.0
     return f"{arr.mean():.3f} ± {se:.3f}"
-
-
-def _fit(name: str, X, t, y, control, seed: int, quick: bool):
-    start = time.perf_counter()
-    if name == "liftlab":
-        params = {"max_epochs": 30} if quick else {}
-        model = UpliftModel(random_state=seed, verbose=False, **params)
-        model.fit(X, t, y, control=control)
-    else:
-        model = make_peer(name, random_state=seed).fit(X, t, y, control=control)
-    return model, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------------- IHDP
@@ -66,7 +54,7 @@ def _ihdp_rep(rep: int, names: list[str], quick: bool, threads: int) -> dict[str
     result = {}
     for name in names:
         cpu = time.process_time()
-        model, _ = _fit(name, tr["X"], tr["t"], tr["y"], 0, rep, quick)
+        model, _ = fit_method(name, tr["X"], tr["t"], tr["y"], 0, rep, quick)
         cpu = time.process_time() - cpu
         out = model.effect(te["X"])[:, 0]
         inn = model.effect(tr["X"])[:, 0]
