@@ -89,7 +89,12 @@ def train_demo_model(shop: Any, artifact_dir: Any) -> int | None:
         if done is not None:
             return int(done)
         run = train_on_experiment(
-            session, demo_data.DEMO_EXPERIMENT, shop.users, artifact_dir, params=dict(DEMO_MODEL)
+            session,
+            demo_data.DEMO_EXPERIMENT,
+            shop.users,
+            artifact_dir,
+            params=dict(DEMO_MODEL),
+            created_by="demo",
         )
         run.promoted = True
         return run.id
