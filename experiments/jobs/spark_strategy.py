@@ -33,7 +33,7 @@ from experiments.jobs.spark_scoring import (
     scored_schema,
 )
 from experiments.jobs.spark_session import ROW, get_session, partition_pass, read_population
-from experiments.jobs.strategy_run import StrategyInputs, strategy_inputs
+from experiments.jobs.strategy_run import StrategyInputs, record_plan, strategy_inputs
 from experiments.strategy.exact import to_float
 
 if TYPE_CHECKING:
@@ -133,7 +133,6 @@ def run_strategy_spark(
     actor: str = "job",
 ) -> dict[str, Any]:
     """``run_strategy`` on Spark: decisions to ``output`` (Parquet), the plan into the strategy."""
-    from experiments.services import audit
     from experiments.services.strategies import get_strategy
 
     frame = read_population(spark, population, table)
@@ -145,7 +144,7 @@ def run_strategy_spark(
     decisions.unpersist()
     strategy = get_strategy(session, key)
     config = {k: v for k, v in strategy.config.items() if k != "frontier"}  # not recomputed
-    strategy.config = {
+    plan = {
         **config,
         "plan": summary,
         "model_run_id": inputs.model_run_id,
@@ -153,15 +152,7 @@ def run_strategy_spark(
         "engine": "spark",
         "decisions_path": output,
     }
-    audit.record(
-        session,
-        actor=actor,
-        action="strategy.run",
-        entity_type="strategy",
-        entity_id=key,
-        after={"users": users, "spend": summary["spend"], "lambda": summary["lambda"]},
-    )
-    session.flush()
+    record_plan(session, strategy, plan, users=users, actor=actor)
     return summary
 
 

@@ -247,20 +247,30 @@ def run_strategy(
     for start in range(0, len(rows), 20_000):
         session.execute(insert(Decision), rows[start : start + 20_000])
     summary = {k: v for k, v in plan.summary().items()}
-    strategy.config = {
+    config = {
         **strategy.config,
         "plan": summary,
         "model_run_id": inputs.model_run_id,
         "margin_rate": margin_rate,
         "frontier": profit_frontier(economics.value, economics.cost, strategy.budget),
     }
+    record_plan(session, strategy, config, users=len(rows), actor=actor)
+    return summary
+
+
+def record_plan(
+    session: Session, strategy: Any, config: dict[str, Any], *, users: int, actor: str
+) -> None:
+    """Store a run's ``config`` (its ``"plan"`` summary inside) on the strategy and audit the run;
+    shared by the single-process and the Spark engines."""
+    plan = config["plan"]
+    strategy.config = config
     audit.record(
         session,
         actor=actor,
         action="strategy.run",
         entity_type="strategy",
-        entity_id=key,
-        after={"users": len(rows), "spend": summary.get("spend"), "lambda": summary.get("lambda")},
+        entity_id=strategy.key,
+        after={"users": users, "spend": plan.get("spend"), "lambda": plan.get("lambda")},
     )
     session.flush()
-    return summary

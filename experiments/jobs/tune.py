@@ -68,27 +68,18 @@ def suggest(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def _search_split(arm: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the search training and validation rows, stratified by arm."""
-    rng = np.random.default_rng([seed, 7])
-    train, val = [], []
-    for a in np.unique(arm):
-        rows = rng.permutation(np.flatnonzero(arm == a))
-        n_val = min(max(1, round(share * len(rows))), len(rows) - 1)
-        val.append(rows[:n_val])
-        train.append(rows[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
-
-
 class _Objective:
     """One trial: fit on the search training rows, DR loss on the search validation rows."""
 
     def __init__(self, rows: pd.DataFrame, features: list[str], base: dict[str, Any], seed: int):
+        from uplift.fitting import split
+
         self.X = rows[features]
         self.treatment = rows["arm"].to_numpy()
         self.y = rows[OUTCOMES]
         self.base, self.seed = base, seed
-        self.train_pos, self.val_pos = _search_split(self.treatment, SEARCH_VALIDATION_SHARE, seed)
+        # stratified by arm, as the model's own validation split (uplift.fitting.split)
+        self.train_pos, self.val_pos = split(self.treatment, SEARCH_VALIDATION_SHARE, seed)
         self.pseudo: np.ndarray | None = None
 
     def _pseudo_outcomes(self, model: Any) -> np.ndarray:

@@ -136,16 +136,12 @@ def test_score_writes_the_models_effects(run, db_url, shop_data, tmp_path) -> No
     assert run("uplift", "train", *args, json.dumps(TINY)).exit_code == 0
     (trained,) = model_runs(db_url)
     out = tmp_path / "scores.parquet"
-    scored = run(
-        "uplift",
-        "score",
-        "--model",
-        str(trained.id),
-        "--population",
-        str(population),
-        "--output",
-        str(out),
-    )
+
+    def score(model, output):  # noqa: ANN001, ANN202
+        args = ("--model", str(model), "--population", str(population), "--output", str(output))
+        return run("uplift", "score", *args)
+
+    scored = score(trained.id, out)
     assert scored.exit_code == 0, scored.output
     frame = pd.read_parquet(out)
     model = UpliftModel.load(trained.artifact_path)
@@ -162,19 +158,7 @@ def test_score_writes_the_models_effects(run, db_url, shop_data, tmp_path) -> No
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
     by_path = tmp_path / "scores.csv"  # a model folder works too, and CSV
-    assert (
-        run(
-            "uplift",
-            "score",
-            "--model",
-            trained.artifact_path,
-            "--population",
-            str(population),
-            "--output",
-            str(by_path),
-        ).exit_code
-        == 0
-    )
+    assert score(trained.artifact_path, by_path).exit_code == 0
     np.testing.assert_allclose(pd.read_csv(by_path).iloc[:, 1:].to_numpy(), frame.iloc[:, 1:])
 
     lacking = tmp_path / "lacking.parquet"
@@ -194,16 +178,7 @@ def test_score_writes_the_models_effects(run, db_url, shop_data, tmp_path) -> No
     assert "model run 999 not found" in messages["no such run"]
     assert "--model" in messages["not a model"] and "metadata.json" in messages["not a model"]
     assert "recency_days, device" in messages["missing features"]
-    text = run(
-        "uplift",
-        "score",
-        "--model",
-        str(trained.id),
-        "--population",
-        str(population),
-        "--output",
-        str(tmp_path / "scores.txt"),
-    )
+    text = score(trained.id, tmp_path / "scores.txt")
     assert text.exit_code == 2 and "--output" in text.output and ".parquet or .csv" in text.output
     assert sorted(p.name for p in tmp_path.iterdir() if "scores" in p.name) == [
         "scores.csv",

@@ -134,6 +134,20 @@ def test_large_data_schedule_and_validation_cap() -> None:
     assert not np.intersect1d(train, val).size
 
 
+# one small network trained long enough for a penalty's effect to show (the penalty tests below)
+PENALTY_PARAMS = {
+    "representation": (32, 32),
+    "head": (16,),
+    "criterion": "factual",
+    "n_estimators": 1,
+    "max_epochs": 40,
+    "batch_size": 64,
+    "patience": 40,
+    "verbose": False,
+    "random_state": 0,
+}
+
+
 def test_head_difference_shrinks_heterogeneity_but_not_the_average_effect() -> None:
     rng = np.random.default_rng(4)
     n = 2000
@@ -141,17 +155,7 @@ def test_head_difference_shrinks_heterogeneity_but_not_the_average_effect() -> N
     labels = np.array(["control", "a"])[rng.integers(0, 2, n)]
     tau = 1.0 + X[:, 0]  # average effect 1, heterogeneity sd 1
     y = X[:, 1] + (labels == "a") * tau + rng.normal(scale=0.5, size=n)
-    params = {
-        "representation": (32, 32),
-        "head": (16,),
-        "criterion": "factual",
-        "n_estimators": 1,
-        "max_epochs": 40,
-        "batch_size": 64,
-        "patience": 40,
-        "verbose": False,
-        "random_state": 0,
-    }
+    params = PENALTY_PARAMS
     free = UpliftModel(head_difference=0.0, **params).fit(X, labels, y, control="control")
     tied = UpliftModel(head_difference=1e3, **params).fit(X, labels, y, control="control")
     free_tau, tied_tau = free.effect(X)[:, 0], tied.effect(X)[:, 0]
@@ -174,17 +178,7 @@ def test_value_difference_shrinks_the_order_value_effect_not_the_conversion_effe
     converted = (rng.random(n) < p).astype(float)
     value = np.exp(3.0 + 0.3 * X[:, 1] + 0.4 * X[:, 2] * treated)  # value effect varies with x2
     y = np.column_stack([converted, converted * value])
-    params = {
-        "representation": (32, 32),
-        "head": (16,),
-        "criterion": "factual",
-        "n_estimators": 1,
-        "max_epochs": 40,
-        "batch_size": 64,
-        "patience": 40,
-        "verbose": False,
-        "random_state": 0,
-    }
+    params = PENALTY_PARAMS
     free = UpliftModel(value_difference=0.0, **params).fit(X, labels, y, control="control")
     tied = UpliftModel(value_difference=1e3, **params).fit(X, labels, y, control="control")
 
