@@ -48,3 +48,17 @@ class ConflictError(LiftlabError):
 
 class PermissionDeniedError(LiftlabError):
     """The caller's role or key scope does not allow the action."""
+
+
+class TrainingFailedError(LiftlabError):
+    """Training failed after its inputs were accepted.
+
+    ``run_id`` is the failed model run recorded in its own transaction (None when none was), and
+    ``error`` says what went wrong, as recorded on that run.
+    """
+
+    def __init__(self, run_id: int | None, error: str) -> None:
+        where = f"model run {run_id}" if run_id is not None else "training (no run recorded)"
+        super().__init__(f"{where} failed: {error}")
+        self.run_id = run_id
+        self.error = error

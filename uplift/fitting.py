@@ -171,6 +171,25 @@ def _imbalance_sample(
     return numeric[rows], codes[rows], arm[rows]
 
 
+def check_params(model: UpliftModel) -> None:
+    """The parameter checks ``fit`` starts with, needing no data (ValueError, or KeyError for an
+    unknown architecture): callers may refuse bad parameters before they do any work."""
+    from uplift.nets import get_architecture
+
+    if model.criterion not in ("auto", "dr", "factual"):
+        raise ValueError(f"criterion={model.criterion!r} is unknown; use 'auto', 'dr' or 'factual'")
+    if not 0 < model.validation_fraction < 1:
+        raise ValueError("validation_fraction must be in (0, 1)")
+    for name in ("head_difference", "value_difference"):
+        value = getattr(model, name)
+        if value is not None and not value >= 0:
+            raise ValueError(f"{name} must be >= 0 (or None), got {value}")
+    if model.n_estimators is not None and int(model.n_estimators) < 1:
+        raise ValueError("n_estimators must be >= 1 (or None for the size-based default)")
+    if model.architecture != "auto":
+        get_architecture(model.architecture)  # an unknown name fails before any work
+
+
 def fit_members(
     model: UpliftModel,
     X: Any,
@@ -191,19 +210,8 @@ def fit_members(
     from uplift.selection import dr_pseudo_outcomes
     from uplift.trainer import TrainConfig, TrainData, Trainer
 
-    if model.criterion not in ("auto", "dr", "factual"):
-        raise ValueError(f"criterion={model.criterion!r} is unknown; use 'auto', 'dr' or 'factual'")
-    if not 0 < model.validation_fraction < 1:
-        raise ValueError("validation_fraction must be in (0, 1)")
-    for name in ("head_difference", "value_difference"):
-        value = getattr(model, name)
-        if value is not None and not value >= 0:
-            raise ValueError(f"{name} must be >= 0 (or None), got {value}")
-    if model.n_estimators is not None and int(model.n_estimators) < 1:
-        raise ValueError("n_estimators must be >= 1 (or None for the size-based default)")
+    check_params(model)
     architecture_name = model.architecture
-    if architecture_name != "auto":
-        get_architecture(architecture_name)  # an unknown name fails before any work
     labels = _as_1d_labels(treatment)
     n = len(X) if isinstance(X, pd.DataFrame) else np.asarray(X).shape[0]
     if len(labels) != n:

@@ -3,6 +3,8 @@
 ``liftlab models train`` and ``liftlab models list`` are the same code (``run_training`` and
 ``list_models``). Every bad input is refused before anything is written: a click error naming the
 option (exit status 2), or a one-line domain error (exit status 1) whose transaction rolls back.
+A training run that fails after its inputs were accepted is recorded as a "failed" model run, in
+a transaction of its own (``record_failed_run``), and the command exits 1 naming run and error.
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ def parse_params(
     return params
 
 
+def record_failed_run(run: Any) -> None:
+    """Commit a failed model run in its own transaction: the command's transaction rolls back."""
+    with transaction() as session:
+        session.add(run)
+
+
 def run_training(
     experiment: str,
     population: Path,
@@ -110,6 +118,7 @@ def run_training(
             params=params,
             seed=seed,
             created_by=created_by,
+            record_failure=record_failed_run,
         )
         session.flush()
         return _summary(run)
@@ -296,6 +305,7 @@ def tune(
             timeout=timeout,
             params=params,
             created_by=user or os_user(),
+            record_failure=record_failed_run,
         )
         summary = _summary(run)
     rows = [

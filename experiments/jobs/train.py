@@ -4,10 +4,18 @@ The model learns conversion and revenue jointly; it is evaluated on a held-out s
 randomized units (Qini per arm, and the IPW value of sending each user their best arm), saved
 under the artifact folder, and a ``ModelRun`` row keeps its parameters, a fingerprint of the
 training data (``experiments.jobs.fingerprint``), its metrics, the artifact path and who ran it.
+
+Bad input (experiment, parameters, population) is refused before anything is written. A run that
+fails once its inputs are accepted (fitting, evaluating or saving raises) is a "failed" row with
+its error, handed to the caller's ``record_failure`` to commit in a transaction of its own, since
+the caller's rolls back; its model folder is removed, so no artifact is half-written.
 """
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +23,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from experiments.db import ModelRun, utcnow
-from experiments.errors import ValidationError
+from experiments.errors import TrainingFailedError, ValidationError
 from experiments.jobs.fingerprint import frame_fingerprint
 from experiments.jobs.training_data import training_frame
 from experiments.services.experiments import get_experiment
@@ -43,7 +51,11 @@ def check_model_params(params: dict[str, Any], field: str = "params") -> None:
 
 
 def model_params(params: dict[str, Any] | None, seed: int) -> dict[str, Any]:
-    """The job's defaults under the caller's ``params`` (checked: UpliftModel parameters only)."""
+    """The job's defaults under the caller's ``params``, checked as far as no data is needed:
+    UpliftModel parameter names, then the values ``fit`` would refuse first."""
+    from uplift import UpliftModel
+    from uplift.fitting import check_params
+
     merged = {
         "architecture": "auto",  # the model's size- and randomization-based choice
         "max_epochs": 60,
@@ -52,6 +64,11 @@ def model_params(params: dict[str, Any] | None, seed: int) -> dict[str, Any]:
         **(params or {}),
     }
     check_model_params(merged)
+    try:
+        check_params(UpliftModel(**merged))
+    except (TypeError, ValueError, KeyError) as exc:
+        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ValidationError("params", f"the uplift model rejected its input: {reason}") from exc
     return merged
 
 
@@ -93,6 +110,21 @@ def evaluate(model: Any, test: Any, features: list[str]) -> dict[str, Any]:
     return out
 
 
+def fit_and_evaluate(
+    frame: Any, features: list[str], params: dict[str, Any], test_share: float, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """The fitted model and its metrics on the held-out share of ``frame``."""
+    from uplift import UpliftModel
+
+    is_test = held_out(len(frame), test_share, seed)
+    train, test = frame[~is_test], frame[is_test]
+    model = UpliftModel(**params).fit(
+        train[features], train["arm"].to_numpy(), train[OUTCOMES], control="none"
+    )
+    metrics = {"n_train": int(len(train)), "features": features, **evaluate(model, test, features)}
+    return model, metrics
+
+
 def train_on_experiment(
     session: Session,
     key: str,
@@ -105,54 +137,66 @@ def train_on_experiment(
     created_by: str | None = None,
     tuning: dict[str, Any] | None = None,
     frame: Any = None,
+    record_failure: Callable[[ModelRun], None] | None = None,
 ) -> ModelRun:
-    """Fit, evaluate and save; the ModelRun row is flushed (the caller commits).
+    """Fit, evaluate and save; the succeeded ModelRun row is flushed (the caller commits).
 
     ``params`` are ``UpliftModel`` parameters; ``tuning`` (a search's summary) is recorded in the
     run's params under ``"tuning"``; ``frame`` is the training frame when the caller built it
     already (``tune``), else it is built from the experiment and ``population``.
-    """
-    from uplift import UpliftModel
 
+    When training fails, nothing is added to ``session``: the failed run (status "failed", its
+    error, params, data fingerprint, created_by) goes to ``record_failure``, which commits it in
+    its own transaction, and ``TrainingFailedError`` names that run and the error.
+    """
     experiment = get_experiment(session, key)
     params = model_params(params, seed)
+    if frame is None:
+        frame = training_frame(session, key, population)
+    features = features_of(frame)
     run = ModelRun(
         experiment_id=experiment.id,
         architecture=params["architecture"],
         status="running",
         params=params if tuning is None else {**params, "tuning": tuning},
         created_by=created_by,
+        data_fingerprint=frame_fingerprint(frame, features, OUTCOMES),
+        created_at=utcnow(),
     )
-    session.add(run)
-    session.flush()
+    folder = artifact_dir / "models"
+    # saved under a temporary name: the run's id, which names the folder, is known at its flush
+    partial = folder / f".partial-{uuid.uuid4().hex}"
     try:
-        if frame is None:
-            frame = training_frame(session, key, population)
-        features = features_of(frame)
-        run.data_fingerprint = frame_fingerprint(frame, features, OUTCOMES)
-        is_test = held_out(len(frame), test_share, seed)
-        train, test = frame[~is_test], frame[is_test]
         try:
-            model = UpliftModel(**params).fit(
-                train[features], train["arm"].to_numpy(), train[OUTCOMES], control="none"
-            )
-        except (TypeError, ValueError) as exc:  # the estimator's own input validation
-            raise ValidationError("params", f"the uplift model rejected its input: {exc}") from exc
+            model, run.metrics = fit_and_evaluate(frame, features, params, test_share, seed)
+            model.save(partial)
+        except Exception as exc:
+            raise _failed(run, exc, record_failure) from exc
         run.architecture = model.architecture_  # what "auto" resolved to
-        run.metrics = {
-            "n_train": int(len(train)),
-            "features": features,
-            **evaluate(model, test, features),
-        }
-        path = artifact_dir / "models" / f"run-{run.id}"
-        model.save(path)
-        run.artifact_path = str(path)
-        run.status = "succeeded"
-    except Exception as exc:
-        run.status = "failed"
-        run.error = f"{exc.__class__.__name__}: {exc}"
-        raise
-    finally:
-        run.finished_at = utcnow()
+        run.status, run.finished_at = "succeeded", utcnow()
+        session.add(run)
         session.flush()
+        path = folder / f"run-{run.id}"
+        run.artifact_path = str(path)
+        session.flush()
+        if path.exists():  # left by a run whose transaction rolled back after saving
+            shutil.rmtree(path)
+        partial.rename(path)  # last: what raises before it leaves no folder behind
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return run
+
+
+def _failed(
+    run: ModelRun, exc: Exception, record_failure: Callable[[ModelRun], None] | None
+) -> TrainingFailedError:
+    """Mark ``run`` failed, let ``record_failure`` commit it, and the error that names it."""
+    run.status, run.error, run.finished_at = "failed", f"{exc.__class__.__name__}: {exc}", utcnow()
+    run.metrics = {}
+    error = run.error
+    if record_failure is not None:
+        try:
+            record_failure(run)
+        except Exception as record_exc:  # noqa: BLE001 - the training error is the one to show
+            error += f" (the failed run could not be recorded: {record_exc})"
+    return TrainingFailedError(run.id, error)

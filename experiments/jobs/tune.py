@@ -11,11 +11,13 @@ training rows (``uplift.selection.dr_pseudo_outcomes``): the trial's network nev
 it is scored on, and the criterion measures effects, not the factual fit. The sampler is Optuna's
 TPE with ``seed``, so one seed gives the same trials. The final model is trained through
 ``train.train_on_experiment`` (the same job as ``liftlab uplift train``) with the best parameters,
-and its run's params keep the search summary under ``"tuning"``.
+and its run's params keep the search summary under ``"tuning"``; ``record_failure`` commits that
+run when it fails (``train.train_on_experiment``). A failed trial fails the search: no run recorded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +139,7 @@ def tune_on_experiment(
     params: dict[str, Any] | None = None,
     test_share: float = 0.3,
     created_by: str | None = None,
+    record_failure: Callable[[ModelRun], None] | None = None,
 ) -> tuple[ModelRun, dict[str, Any]]:
     """Search, then train and record the final model; returns (run, tuning summary)."""
     import optuna
@@ -193,5 +196,6 @@ def tune_on_experiment(
         created_by=created_by,
         tuning=summary,
         frame=frame,
+        record_failure=record_failure,
     )
     return run, summary

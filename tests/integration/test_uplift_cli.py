@@ -3,7 +3,8 @@
 A small randomized experiment (control and two incentives, 600 users) is stored directly; tiny
 networks (a few epochs) keep every test fast on a CPU. Train records who ran it, a data
 fingerprint that follows the data, and the held-out metrics; score writes the model's effects;
-tune is seeded and records its search; bad input is refused with nothing written.
+tune is seeded and records its search; bad input is refused with nothing written; a run that
+fails once its input is accepted is recorded as failed, in a transaction of its own, with no model.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select, update
 
-from experiments.db import Assignment, Event, ModelRun, make_engine, make_session_factory
+from experiments.db import Assignment, Event, ModelRun, Variant, make_engine, make_session_factory
 from experiments.services import catalog, demo_data, experiments
 from experiments.simulation import simulate_shop
 
@@ -282,3 +283,76 @@ def test_bad_input_is_refused_and_writes_nothing(run, db_url, shop_data, tmp_pat
     assert model_runs(db_url) == []
     assert json.loads(run("uplift", "list", "--format", "json").output) == []
     assert not list(tmp_path.glob("instance/**/run-*"))
+
+
+def artifacts(tmp_path: Path) -> list[str]:
+    """Everything under the model folder of the CLI's instance (run folders and partial saves)."""
+    return sorted(p.name for p in tmp_path.glob("instance/artifacts/models/*"))
+
+
+def test_a_failed_training_run_is_recorded_without_a_model(
+    run, db_url, shop_data, tmp_path
+) -> None:
+    _, population = shop_data
+    engine = make_engine(db_url)  # every unit in the control arm: nothing to learn an effect of
+    with make_session_factory(engine).begin() as session:
+        control = session.scalar(select(Variant.id).where(Variant.key == "control"))
+        session.execute(update(Assignment).values(variant_id=control))
+    engine.dispose()
+    args = ("--experiment", KEY, "--population", str(population), "--seed", "2")
+    failed = run("uplift", "train", *args, "--params-json", json.dumps(TINY), "--user", "ana")
+
+    assert failed.exit_code == 1, failed.output
+    assert "Traceback" not in failed.output
+    (row,) = model_runs(db_url)  # committed, although the command's transaction rolled back
+    cause = "ValueError: treatment has only the control arm; an uplift model needs incentives"
+    assert f"Error: model run {row.id} failed: {cause}" in failed.output
+    assert row.status == "failed" and row.error == cause
+    assert row.created_by == "ana" and len(row.data_fingerprint) == 64
+    assert row.params["representation"] == [16] and row.params["random_state"] == 2
+    assert row.artifact_path is None and row.metrics == {} and not row.promoted
+    assert row.finished_at is not None and row.finished_at >= row.created_at
+    assert artifacts(tmp_path) == []
+
+    listed = json.loads(run("uplift", "list", "--format", "json").output)
+    assert [(r["id"], r["status"], r["created_by"]) for r in listed] == [(row.id, "failed", "ana")]
+    score = ("--population", str(population), "--output", str(tmp_path / "s.parquet"))
+    refused = run("uplift", "score", "--model", str(row.id), *score)
+    assert refused.exit_code == 2 and f"model run {row.id} is failed" in refused.output
+
+
+def test_a_model_that_cannot_be_saved_leaves_a_failed_run_and_no_folder(
+    run, db_url, shop_data, tmp_path, monkeypatch
+) -> None:
+    from uplift import UpliftModel
+
+    _, population = shop_data
+    save = UpliftModel.save
+
+    def save_half(self, path):  # noqa: ANN001, ANN202 - the disk fills up halfway through
+        save(self, path)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(UpliftModel, "save", save_half)
+    args = ("--experiment", KEY, "--population", str(population))
+    failed = run("uplift", "train", *args, "--params-json", json.dumps(TINY), "--user", "ana")
+    assert failed.exit_code == 1, failed.output
+    assert "failed: OSError: [Errno 28] No space left on device" in failed.output
+    tuned = tune(run, population, seed=3)  # tune's final training is the same job
+    assert tuned.exit_code == 1, tuned.output
+    assert "No space left on device" in tuned.output
+    trained, searched = model_runs(db_url)
+    assert [trained.status, searched.status] == ["failed", "failed"]
+    assert trained.error == searched.error == "OSError: [Errno 28] No space left on device"
+    assert searched.created_by == "tuner" and searched.params["tuning"]["trials"] == 3
+    assert [trained.artifact_path, searched.artifact_path] == [None, None]
+    assert artifacts(tmp_path) == []  # the half-saved folders were removed
+
+    monkeypatch.setattr(UpliftModel, "save", save)  # the disk has room again
+    again = run("uplift", "train", *args, "--params-json", json.dumps(TINY))
+    assert again.exit_code == 0, again.output
+    succeeded = model_runs(db_url)[-1]
+    assert succeeded.status == "succeeded" and succeeded.id > searched.id
+    assert succeeded.data_fingerprint == trained.data_fingerprint  # the same data
+    assert artifacts(tmp_path) == [f"run-{succeeded.id}"]
+    assert Path(succeeded.artifact_path, "metadata.json").is_file()

@@ -31,6 +31,7 @@ METRICS: dict[str, Any] = {
     "policy_value_ipw": 0.084, "policy_value_se": 0.004, "control_value": 0.07,
     "policy_share": {"discount_10": 0.6, "coupon_5": 0.1},
 }  # fmt: skip
+FINGERPRINT = "3f9a0c1d2e4b" + "7" * 52  # a sha256 in hex
 
 
 @pytest.fixture
@@ -43,9 +44,11 @@ def runs(app) -> dict[str, int]:  # type: ignore[no-untyped-def]
             "old": ModelRun(experiment_id=experiment.id, architecture="tarnet",
                             status="succeeded", metrics=METRICS, promoted=True),
             "new": ModelRun(experiment_id=experiment.id, architecture="dragonnet",
-                            status="succeeded", metrics=METRICS, artifact_path="/a/run-2"),
+                            status="succeeded", metrics=METRICS, artifact_path="/a/run-2",
+                            created_by="ana", data_fingerprint=FINGERPRINT),
             "failed": ModelRun(experiment_id=experiment.id, architecture="dragonnet",
-                               status="failed", error="ValueError: no treated users"),
+                               status="failed", error="ValueError: no treated users",
+                               created_by="bob", data_fingerprint="0" * 64),
         }  # fmt: skip
         session.add_all(rows.values())
         session.flush()
@@ -57,19 +60,33 @@ def promoted(app) -> set[int]:  # type: ignore[no-untyped-def]
         return set(session.scalars(select(ModelRun.id).where(ModelRun.promoted.is_(True))))
 
 
+def row_of(listing: str, run_id: int) -> str:
+    row = listing[listing.index(f'id="run-{run_id}"') :]
+    return row[: row.index("</tr>")]
+
+
 def test_viewer_sees_runs_metrics_and_curves_but_cannot_promote(client, auth, app, runs) -> None:
     auth.login("viewer@example.com", "viewer")
     listing = client.get("/models/").get_data(as_text=True)
-    row = listing[listing.index(f'id="run-{runs["new"]}"') :]
-    row = row[: row.index("</tr>")]
+    row = row_of(listing, runs["new"])
     assert "checkout-test" in row and "dragonnet" in row and "4,200 / 1,800" in row
     assert "discount_10 <b>0.0123</b>" in row and "coupon_5 <b>-0.0045</b>" in row
     assert "0.0312" in row and "0.0840" in row and "0.0700" in row and "+20.0%" in row
-    assert "ValueError: no treated users" in listing and "liftlab models train" in listing
+    assert "<th>Run by</th><th>Data</th>" in listing and "liftlab models train" in listing
+    # who ran it, and the training data's fingerprint: 12 hex digits, the whole sha256 on hover
+    assert '<td class="created-by">ana</td>' in row
+    assert f'<code class="fingerprint" title="{FINGERPRINT}">3f9a0c1d2e4b</code>' in row
+    assert FINGERPRINT not in row.replace(f'title="{FINGERPRINT}"', "")
+    failed_row = row_of(listing, runs["failed"])
+    assert "run-failed" in failed_row and "ValueError: no treated users" in failed_row
+    assert '<td class="created-by">bob</td>' in failed_row and ">000000000000</code>" in failed_row
+    old_row = row_of(listing, runs["old"])  # recorded before runs had either: a dash
+    assert '<td class="created-by">—</td>' in old_row and "fingerprint" not in old_row
     page = client.get(f"/models/{runs['new']}").get_data(as_text=True)
     assert re.search(r'<svg id="qini-chart"[^>]*>', page)
     assert page.count('class="qini-line"') == 2 and page.count('class="qini-baseline"') == 2
     assert "60.0%" in page and "/a/run-2" in page
+    assert '<dd class="created-by">ana</dd>' in page and f'title="{FINGERPRINT}"' in page
     assert 'id="promote"' not in page and 'id="demote"' not in page
     token = auth.csrf_token(f"/models/{runs['new']}")
     for action in ("promote", "demote"):
