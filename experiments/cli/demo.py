@@ -75,6 +75,7 @@ def train_demo_model(shop: Any, artifact_dir: Any) -> int | None:
     """Train once per demo database (a later demo run keeps the first model)."""
     from sqlalchemy import select
 
+    from experiments.cli.uplift_commands import record_failed_run
     from experiments.db import ModelRun
     from experiments.jobs.train import train_on_experiment
     from experiments.services import demo_data, experiments
@@ -95,6 +96,7 @@ def train_demo_model(shop: Any, artifact_dir: Any) -> int | None:
             artifact_dir,
             params=dict(DEMO_MODEL),
             created_by="demo",
+            record_failure=record_failed_run,
         )
         run.promoted = True
         return run.id
