@@ -157,7 +157,23 @@ def bench_hillstrom(splits: int, peers: list[str], quick: bool, subsample: int |
     for name, per in scores.items():
         cells = [f"{np.mean(per[k]):.4f} ± {np.std(per[k]):.4f}" for k in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if len(scores) > 1:
+        lines.append(
+            "| liftlab − best peer (paired, ± s.e.; splits won) | "
+            + " | ".join(_paired_gap(scores, k) for k in keys)
+            + " |"
+        )
     return "\n".join(lines)
+
+
+def _paired_gap(scores: dict[str, dict[str, list[float]]], key: str) -> str:
+    """liftlab's Qini minus the best peer's (by mean) on the same splits, with its standard
+    error over splits: the splits are shared, so the paired difference is the fair comparison."""
+    peers = {name: per[key] for name, per in scores.items() if name != "liftlab"}
+    best = max(peers, key=lambda name: np.mean(peers[name]))
+    gap = np.asarray(scores["liftlab"][key]) - np.asarray(peers[best])
+    se = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else float("nan")
+    return f"{gap.mean():+.4f} ± {se:.4f} vs {best} ({int((gap > 0).sum())}/{len(gap)})"
 
 
 # --------------------------------------------------------------------------- speed
