@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
-from experiments.cli import cli
 from experiments.db import make_engine
 from experiments.reports.tables import fmt
 from experiments.services import catalog, demo_data, experiments
@@ -55,15 +53,10 @@ def stored_experiment(db_url: str, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("LIFTLAB_DATABASE_URL", db_url)
-    monkeypatch.setenv("LIFTLAB_INSTANCE_DIR", str(tmp_path / "instance"))
+def run(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The shared CLI fixture (tests/integration/conftest.py), artifacts under this test's tmp."""
     monkeypatch.setenv("LIFTLAB_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
+    return run
 
 
 @pytest.mark.slow  # three builds, each training a small uplift model
