@@ -143,7 +143,9 @@ def run_strategy_spark(
     users = sum(summary["count_by_bucket"])
     decisions.unpersist()
     strategy = get_strategy(session, key)
-    config = {k: v for k, v in strategy.config.items() if k != "frontier"}  # not recomputed
+    # not recomputed here: the frontier, and the single run's serving state (its shifts and mean
+    # costs belong to its own plan; without it online decisions use the fallback)
+    config = {k: v for k, v in strategy.config.items() if k not in ("frontier", "online")}
     plan = {
         **config,
         "plan": summary,

@@ -9,7 +9,9 @@ propensity.
 
 The steps are separate functions (``strategy_inputs``, ``raw_outcomes``, ``mean_effects``,
 ``calibrate``, ``population_economics``, ``allocate_population``) so that the Spark job
-(``experiments.jobs.spark_strategy``) runs the very same code per partition.
+(``experiments.jobs.spark_strategy``) runs the very same code per partition, and online serving
+(``experiments.services.online_scoring``) the very same code for one unit: the plan records
+``serving_state`` (calibration shifts, arms, mean costs) next to its lambda for that.
 """
 
 from __future__ import annotations
@@ -104,19 +106,37 @@ def strategy_inputs(
     strategy = get_strategy(session, key)
     run = _model_run(session, strategy)
     model = UpliftModel.load(Path(run.artifact_path))
-    catalog = {i.key: i for i in session.scalars(select(Incentive))}
     arms = [a for a in strategy.approved_incentives if a in model.incentives_]
     if not arms:
         raise ValidationError(
             "approved_incentives", "none of the approved incentives is in the model"
         )
+    features = run.metrics.get("features") or [c for c in population_columns if c != "unit_id"]
+    return plan_inputs(session, strategy, run, arms, features, margin_rate=margin_rate), model
+
+
+def plan_inputs(
+    session: Session,
+    strategy: Any,
+    run: ModelRun,
+    arms: Sequence[str],
+    features: Sequence[str],
+    *,
+    margin_rate: float,
+) -> StrategyInputs:
+    """``StrategyInputs`` for ``arms`` scored by model ``run``: the catalog's cost models, the
+    calibration, budget and shares as configured now (the batch run and online serving)."""
+    catalog = {i.key: i for i in session.scalars(select(Incentive))}
+    gone = [a for a in arms if a not in catalog]
+    if gone:
+        raise ValidationError("approved_incentives", f"{gone[0]!r} is no longer in the catalog")
     calibration = strategy.config.get("calibration", {})
-    inputs = StrategyInputs(
+    return StrategyInputs(
         key=strategy.key,
         model_run_id=run.id,
         artifact_path=str(run.artifact_path),
-        features=run.metrics.get("features") or [c for c in population_columns if c != "unit_id"],
-        arms=arms,
+        features=list(features),
+        arms=list(arms),
         incentive_ids=[catalog[a].id for a in arms],
         cost_models=[cost_model(catalog[a]) for a in arms],
         calibration_ates=[(calibration.get(a) or {}).get("experiment_ate") for a in arms],
@@ -127,7 +147,6 @@ def strategy_inputs(
         margin_rate=margin_rate,
         salt=f"strategy:{strategy.key}",
     )
-    return inputs, model
 
 
 def raw_outcomes(model: Any, X: Any, arms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -211,9 +230,8 @@ def run_strategy(
     inputs, model = strategy_inputs(session, key, list(population.columns), margin_rate=margin_rate)
     strategy = get_strategy(session, key)
     p, revenue = raw_outcomes(model, population[inputs.features], inputs.arms)
-    p, order_value = calibrate(
-        p, revenue, calibration_shifts(inputs.calibration_ates, mean_effects(p))
-    )
+    shifts = calibration_shifts(inputs.calibration_ates, mean_effects(p))
+    p, order_value = calibrate(p, revenue, shifts)
     economics = population_economics(inputs, p, order_value)
     plan = allocate_population(
         inputs, economics.value, economics.cost, population["unit_id"].astype(str).to_numpy()
@@ -253,9 +271,30 @@ def run_strategy(
         "model_run_id": inputs.model_run_id,
         "margin_rate": margin_rate,
         "frontier": profit_frontier(economics.value, economics.cost, strategy.budget),
+        "online": serving_state(inputs, shifts, economics.cost),
     }
     record_plan(session, strategy, config, users=len(rows), actor=actor)
     return summary
+
+
+def serving_state(
+    inputs: StrategyInputs, shifts: Sequence[float | None], cost: np.ndarray
+) -> dict[str, Any]:
+    """What serving needs to decide a unit this run never saw as this run would have (plain JSON).
+
+    The model run, its feature columns and the arms; the calibration shifts, which are population
+    means and cannot be recomputed from one unit; the objective the plan's lambda was solved for;
+    and each arm's mean expected spend over the population, the cost of an arm given to a unit
+    that comes without features (``experiments.services.online_scoring``).
+    """
+    return {
+        "model_run_id": inputs.model_run_id,
+        "features": list(inputs.features),
+        "arms": list(inputs.arms),
+        "calibration_shifts": [None if s is None else float(s) for s in shifts],
+        "objective": inputs.objective,
+        "mean_cost": [exact_mean(cost[:, j]) for j in range(cost.shape[1])],
+    }
 
 
 def record_plan(

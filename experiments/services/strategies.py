@@ -4,14 +4,15 @@ A strategy decides which incentive (or none) each user gets, under a budget. Its
 from an experiment's winner and the arms shown non-inferior to it; the winner is the fallback for
 users the model does not cover; the experiment's average effects calibrate the model's per-arm
 effects. Batch decisions are made by ``experiments.jobs.strategy_run`` (model scoring, knapsack);
-the web serves them from the decision log and decides users it has never seen with the fallback,
-through the same holdout and exploration buckets, so every served decision has a logged propensity.
+the web serves them from the decision log and decides users it has never seen online — by the
+batch plan's model and lambda when the request's features cover the model, else by the fallback
+— through the same holdout and exploration buckets, so every served decision has a logged
+propensity, and never past the budget (``experiments.services.strategy_serving``).
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -214,15 +215,45 @@ class Choice:
     propensity: float
     expected_value: float
     expected_cost: float
-    source: str  # "batch" (the latest batch decision) or "online-fallback"
+    source: str  # "batch" (the latest batch decision), "online-model" or "online-fallback"
     logged: Decision | None  # the strategy's own logged decision it repeats, if any
+
+
+MAX_FEATURES = 200  # keys of a request's features (all of them are kept in the decision log)
+MAX_FEATURE_KEY = 100
+
+
+def _finite(field: str, value: Any) -> None:
+    """NaN and infinities are not JSON: PostgreSQL could not store them in the decision log."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(field, f"{value!r} is not a number; send a finite number or omit it")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _finite(f"{field}.{key}", item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _finite(field, item)
 
 
 def check_request(unit_id: Any, features: Any) -> None:
     if not isinstance(unit_id, str) or not unit_id.strip() or len(unit_id) > 200:
         raise ValidationError("unit_id", "give a non-empty string of at most 200 characters")
-    if features is not None and not isinstance(features, Mapping):
+    if features is None:
+        return
+    if not isinstance(features, Mapping):
         raise ValidationError("features", "must be an object")
+    if len(features) > MAX_FEATURES:
+        raise ValidationError(
+            "features",
+            f"has {len(features)} keys; send at most {MAX_FEATURES} (the model's columns and "
+            "what should be logged with the decision)",
+        )
+    for key, value in features.items():
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_FEATURE_KEY:
+            raise ValidationError(
+                "features", f"key {str(key)[:40]!r} must be 1 to {MAX_FEATURE_KEY} characters"
+            )
+        _finite(f"features.{key}", value)
 
 
 def active_strategy(session: Session, key: str) -> Strategy:
@@ -232,11 +263,9 @@ def active_strategy(session: Session, key: str) -> Strategy:
     return strategy
 
 
-def choose(session: Session, strategy: Strategy, unit_id: str) -> Choice:
-    """The unit's latest batch decision, else the fallback through the holdout/explore buckets."""
-    from experiments.strategy import allocate
-
-    existing = session.scalar(
+def latest_decision(session: Session, strategy: Strategy, unit_id: str) -> Decision | None:
+    """The unit's latest decision in the strategy's own log (not an experiment's)."""
+    return session.scalar(
         select(Decision)
         .where(
             Decision.strategy_id == strategy.id,
@@ -246,6 +275,17 @@ def choose(session: Session, strategy: Strategy, unit_id: str) -> Choice:
         .order_by(Decision.id.desc())
         .limit(1)
     )
+
+
+def choose(
+    session: Session,
+    strategy: Strategy,
+    unit_id: str,
+    features: Mapping[str, Any] | None = None,
+) -> Choice:
+    """The unit's latest decision, else its draw by the online model or the fallback through the
+    holdout/explore buckets (``strategy_serving.candidate``; not capped by the budget)."""
+    existing = latest_decision(session, strategy, unit_id)
     if existing is not None:
         source = (existing.context or {}).get("source", "batch")
         return Choice(
@@ -257,38 +297,16 @@ def choose(session: Session, strategy: Strategy, unit_id: str) -> Choice:
             source,
             existing,
         )
-    import numpy as np
+    from experiments.services.strategy_serving import candidate
 
-    fallback_id = strategy.fallback_incentive_id
-    approved = [
-        i for i in session.scalars(select(Incentive)) if i.key in strategy.approved_incentives
-    ]
-    if not approved:
-        raise ValidationError(
-            "approved_incentives", f"strategy {strategy.key!r} approves no incentive"
-        )
-    names = [i.key for i in approved]
-    # value 1 for the fallback only: the exploit choice is the fallback, explore stays uniform
-    value = np.array([[1.0 if i.id == fallback_id else 0.0 for i in approved]])
-    plan = allocate(
-        value,
-        np.zeros_like(value),
-        budget=0.0,
-        holdout=strategy.holdout_share,
-        explore=strategy.explore_share,
-        unit_ids=[unit_id],
-        arms=names,
-        salt=f"strategy:{strategy.key}",
-        hash_version=2,
-    )
-    arm = int(plan.arm[0])
+    drawn = candidate(session, strategy, unit_id, features)
     return Choice(
-        approved[arm].id if arm >= 0 else None,
-        str(plan.bucket[0]),
-        float(plan.propensity[0]),
-        0.0,
-        0.0,
-        "online-fallback",
+        drawn.incentive_id,
+        drawn.bucket,
+        drawn.propensity,
+        drawn.expected_value,
+        drawn.expected_cost,
+        drawn.source,
         None,
     )
 
@@ -296,26 +314,22 @@ def choose(session: Session, strategy: Strategy, unit_id: str) -> Choice:
 def decide(
     session: Session, key: str, unit_id: str, features: Mapping[str, Any] | None = None
 ) -> Decision:
-    """The unit's decision: its latest batch decision, else the fallback through the buckets."""
+    """The unit's decision: its latest logged one, else a new one, logged.
+
+    A new decision is the online model's when ``features`` cover the model columns of the last
+    batch plan, else the fallback's, through the same buckets; it is issued only within the
+    budget (the hard cap of ``experiments.services.strategy_serving``, which also says what is
+    guaranteed under concurrent requests on SQLite and PostgreSQL). Bad feature values raise
+    ``ValidationError`` naming ``features.<column>`` before anything is written.
+    """
     check_request(unit_id, features)
     strategy = active_strategy(session, key)
-    choice = choose(session, strategy, unit_id)
-    if choice.logged is not None:
-        return choice.logged
-    decision = Decision(
-        decision_id=uuid.uuid4().hex,
-        strategy_id=strategy.id,
-        unit_id=unit_id,
-        incentive_id=choice.incentive_id,
-        bucket=choice.bucket,
-        propensity=choice.propensity,
-        expected_value=choice.expected_value,
-        expected_cost=choice.expected_cost,
-        context={"source": choice.source, "features": dict(features or {})},
-    )
-    session.add(decision)
-    session.flush()
-    return decision
+    existing = latest_decision(session, strategy, unit_id)
+    if existing is not None:
+        return existing
+    from experiments.services.strategy_serving import serve
+
+    return serve(session, strategy, unit_id, features)
 
 
 def spend_summary(session: Session, key: str) -> dict[str, Any]:

@@ -9,7 +9,8 @@ per-user values and costs of each incentive into decisions under a budget:
 - :mod:`.evaluation` — off-policy estimators (IPW, SNIPW, DM, DR, SNDR, Switch-DR, DRos) matching
   Open Bandit Pipeline 0.5.7;
 - :mod:`.pacing` — a safety margin so that realized (random) spend stays within the budget, and
-  the hard cap of a spend ledger;
+  the hard cap of a spend ledger (``issue_within_cap``, and ``serve_within_cap`` for one served
+  decision with the capped policy's propensity);
 - :mod:`.daily_pacing` — a daily budget schedule whose lambda is re-solved each day for the
   remaining budget from what was actually spent (a feedback controller).
 """
@@ -26,7 +27,12 @@ from experiments.strategy.economics import (
     incremental_value,
 )
 from experiments.strategy.evaluation import ESTIMATORS, bootstrap_interval, estimate, feedback
-from experiments.strategy.pacing import PacedAllocation, allocate_with_margin, issue_within_cap
+from experiments.strategy.pacing import (
+    PacedAllocation,
+    allocate_with_margin,
+    issue_within_cap,
+    serve_within_cap,
+)
 
 __all__ = [
     "BUCKETS",
@@ -51,4 +57,5 @@ __all__ = [
     "schedule_weights",
     "serve_days",
     "issue_within_cap",
+    "serve_within_cap",
 ]

@@ -63,20 +63,43 @@ class Policy:
         value_lower: np.ndarray | None = None,
     ) -> Decisions:
         """Decisions for ``unit_ids`` given their value and cost rows ``(n, n_incentives)``."""
-        value, cost = check_pair(value, cost, len(self.arms))
-        mask = resolve_eligible(eligible, value, cost, self.arms)
-        score = value if value_lower is None else check_matrix("value_lower", value_lower, value)
+        mask, exploit = self._exploit(value, cost, eligible, value_lower)
         ids = np.asarray(unit_ids)
         code, explore_arm = bk.assign(
-            ids, value.shape[0], mask, self.holdout, self.explore, self.salt, self.hash_version
-        )
-        exploit = rule_choice(
-            score, cost, _roi_mask(mask, score, cost, self.roi_floor), self.lambda_, self.mu
+            ids, mask.shape[0], mask, self.holdout, self.explore, self.salt, self.hash_version
         )
         arm = np.where(code == bk.EXPLOIT, exploit, np.where(code == bk.EXPLORE, explore_arm, -1))
         n_elig = mask.sum(axis=1)
         p = bk.propensity(arm, exploit, n_elig, self.holdout, self.explore)
         return Decisions(arm=arm.astype(np.int32), bucket_code=code, propensity=p, arms=self.arms)
+
+    def action_probabilities(
+        self,
+        value: np.ndarray,
+        cost: np.ndarray,
+        *,
+        eligible: np.ndarray | Mapping[str, np.ndarray] | None = None,
+        value_lower: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``(n, 1 + n_incentives)`` probability of each arm under ``decide`` (column 0 = none)."""
+        mask, exploit = self._exploit(value, cost, eligible, value_lower)
+        return bk.action_probabilities(exploit, mask, self.holdout, self.explore)
+
+    def _exploit(
+        self,
+        value: np.ndarray,
+        cost: np.ndarray,
+        eligible: np.ndarray | Mapping[str, np.ndarray] | None,
+        value_lower: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The eligibility mask and the exploit bucket's choice for every row."""
+        value, cost = check_pair(value, cost, len(self.arms))
+        mask = resolve_eligible(eligible, value, cost, self.arms)
+        score = value if value_lower is None else check_matrix("value_lower", value_lower, value)
+        exploit = rule_choice(
+            score, cost, _roi_mask(mask, score, cost, self.roi_floor), self.lambda_, self.mu
+        )
+        return mask, exploit
 
 
 @dataclass(frozen=True, eq=False)

@@ -100,3 +100,44 @@ def issue_within_cap(
         )
     committed = spent + np.cumsum(np.where(a >= 0, worst, 0.0))
     return np.where((a >= 0) & (committed <= budget), a, -1)
+
+
+def serve_within_cap(
+    arm: int,
+    propensity: float,
+    probabilities: np.ndarray,
+    cost: np.ndarray,
+    budget: float,
+    spent: float,
+) -> tuple[int, float, bool]:
+    """One served decision under the hard cap of a spend ledger, with the propensity to log.
+
+    ``arm`` (-1 = none) was drawn with ``propensity`` from ``probabilities`` (``(1 + k,)``, column
+    0 = none, e.g. ``Policy.action_probabilities``); ``cost`` holds the ``k`` arms' expected
+    spends and ``spent`` what the ledger has already planned. An arm is issued only if
+    :func:`issue_within_cap` admits it (``spent + cost <= budget``); a drawn arm that does not fit
+    gives no incentive instead. The policy actually logging is then the capped one — none takes
+    the probability of every arm that does not fit — so that is the propensity returned (the
+    drawn one, unchanged, when every arm fits). Returns (issued arm, its propensity, whether the
+    drawn incentive was withheld).
+    """
+    costs = np.asarray(cost, dtype=np.float64)
+    probs = np.asarray(probabilities, dtype=np.float64)
+    k = costs.shape[0]
+    if probs.shape != (k + 1,) or not -1 <= arm < k:
+        raise ValueError(
+            f"probabilities must be (1 + {k},) with column 0 = none and arm in [-1, {k}); got "
+            f"{probs.shape} and arm {arm}"
+        )
+    fits = np.array(
+        [
+            issue_within_cap(np.array([a]), costs[a : a + 1], budget, spent)[0] == a
+            for a in range(k)
+        ],
+        dtype=bool,
+    )
+    if fits.all():
+        return arm, float(propensity), False
+    served = arm if arm < 0 or fits[arm] else -1
+    p_none = float(probs[0] + probs[1:][~fits].sum())
+    return served, (p_none if served < 0 else float(propensity)), served != arm

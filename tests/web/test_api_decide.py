@@ -1,6 +1,7 @@
-"""POST /api/v1/decide: under a strategy, and in an experiment whose variants are strategies
-(assigned, served the variant's decision, logged with experiment, variant and propensity); bad
-requests get a 4xx naming the field and write nothing."""
+"""POST /api/v1/decide: under a strategy (the fallback priced by the cost model, the hard budget
+cap), and in an experiment whose variants are strategies (assigned, served the variant's decision,
+logged with experiment, variant and propensity); bad requests get a 4xx naming the field and write
+nothing. The online model's decisions: tests/integration/test_strategy_online.py."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def keys(app) -> dict[str, str]:
                 "fallback": "coupon_5",
                 "holdout_share": 0.1,
                 "explore_share": 0.2,
+                "budget": 1000.0,
                 "status": "active",
             },
             actor="test",
@@ -51,11 +53,54 @@ def _count(app, where=None) -> int:  # type: ignore[no-untyped-def]
 
 def test_decide_under_a_strategy(client, keys, app) -> None:
     body = decide(client, keys["app"], {"strategy": "targeting", "unit_id": "u-1"}).get_json()
-    assert set(body) == {"decision_id", "unit_id", "incentive", "bucket", "propensity"}
+    assert set(body) == {
+        "decision_id",
+        "unit_id",
+        "incentive",
+        "bucket",
+        "propensity",
+        "source",
+        "expected_value",
+        "expected_cost",
+        "budget_exhausted",
+    }
     assert body["bucket"] in ("holdout", "explore", "exploit") and 0 < body["propensity"] <= 1
+    assert body["source"] == "online-fallback" and body["budget_exhausted"] is False
     again = decide(client, keys["app"], {"strategy": "targeting", "unit_id": "u-1"}).get_json()
     assert again == body
     assert _count(app) == 1
+
+
+def test_the_fallback_is_priced_and_capped_by_the_budget(client, keys, app) -> None:
+    """No batch plan: a coupon costs its amount, 10% off counts 0 (no order value); the ledger
+    never passes the budget, and the units after it get no incentive, marked."""
+    with app.extensions["liftlab.sessions"].begin() as session:
+        strategies.update_strategy(session, "targeting", {"budget": 12.0}, actor="test")
+    bodies = [
+        decide(client, keys["app"], {"strategy": "targeting", "unit_id": f"c-{i}"}).get_json()
+        for i in range(30)
+    ]
+    for body in bodies:
+        key = body["incentive"]["key"] if body["incentive"] else None
+        assert body["expected_cost"] == {"coupon_5": 5.0, "discount_10": 0.0, None: 0.0}[key]
+        assert body["expected_value"] == 0.0
+    exhausted = [b for b in bodies if b["budget_exhausted"]]
+    assert exhausted and all(b["incentive"] is None for b in exhausted)
+    assert {b["bucket"] for b in exhausted} <= {"explore", "exploit"}  # the bucket stays
+    assert all(
+        b["incentive"]["key"] != "coupon_5"
+        for b in bodies[bodies.index(exhausted[0]) :]
+        if b["incentive"]
+    )
+    # the capped policy gives none the coupon's probability too
+    assert exhausted[0]["propensity"] == pytest.approx(0.1 + 0.2 / 3 + 0.7 + 0.2 / 3)
+    with app.extensions["liftlab.sessions"]() as session:
+        ledger = strategies.spend_summary(session, "targeting")
+        withheld = session.scalar(
+            select(Decision).where(Decision.decision_id == exhausted[0]["decision_id"])
+        ).context["withheld"]
+    assert ledger["planned_spend"] == 10.0  # two coupons; a third would make 15 > 12
+    assert withheld["incentive"] == "coupon_5" and withheld["expected_cost"] == 5.0
 
 
 def test_decide_in_a_strategy_experiment_serves_and_logs_the_variant(client, keys, app) -> None:
@@ -117,6 +162,23 @@ def test_decide_in_a_strategy_experiment_serves_and_logs_the_variant(client, key
         ({"experiment": "strategy-ab", "unit_id": "u", "attributes": [1]}, 400, "attributes"),
         ({"experiment": "nope", "unit_id": "u"}, 404, None),
         ({"strategy": "nope", "unit_id": "u"}, 404, None),
+        ({"strategy": "targeting", "unit_id": "u", "features": [1]}, 400, "features"),
+        (
+            {"strategy": "targeting", "unit_id": "u", "features": {f"k{i}": 1 for i in range(201)}},
+            400,
+            "features",
+        ),
+        ({"strategy": "targeting", "unit_id": "u", "features": {"k" * 101: 1}}, 400, "features"),
+        (
+            {"strategy": "targeting", "unit_id": "u", "features": {"monetary": float("nan")}},
+            400,
+            "features.monetary",
+        ),
+        (
+            {"experiment": "strategy-ab", "unit_id": "u", "features": {"a": {"b": float("inf")}}},
+            400,
+            "features.a.b",
+        ),
     ],
 )
 def test_bad_decide_requests_name_the_field_and_write_nothing(
@@ -143,3 +205,9 @@ def test_openapi_describes_both_ways_to_decide(client) -> None:
     operation = client.get("/api/v1/openapi.json").get_json()["paths"]["/decide"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert {"strategy", "experiment", "unit_id", "attributes"} <= set(schema["properties"])
+    assert schema["properties"]["features"]["maxProperties"] == 200
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    fields = {"source", "expected_value", "expected_cost", "budget_exhausted"}
+    assert fields <= set(answer["properties"])
+    assert "online-model" in answer["properties"]["source"]["enum"]
+    assert "budget_exhausted" in operation["description"]

@@ -1,8 +1,10 @@
 """``POST /api/v1/decide``: which incentive a unit gets, logged with its propensity.
 
-Under a strategy (``strategy``: its batch decision or its fallback through the buckets), or in an
-experiment whose variants are strategies (``experiment``: the unit is assigned, then served its
-variant's decision — the strategy's, the variant's incentive, or none).
+Under a strategy (``strategy``: its batch decision, else a new one — the online model's when
+``features`` cover the model's columns, else the fallback's — through the same buckets and within
+the budget, see ``experiments.services.strategy_serving``), or in an experiment whose variants are
+strategies (``experiment``: the unit is assigned, then served its variant's decision — the
+strategy's, the variant's incentive, or none).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from web.observability import record_decision
 
 
 def _decision_json(decision: Decision | None, incentive: Incentive | None) -> dict[str, Any]:
+    context = (decision.context or {}) if decision else {}
     return {
         "decision_id": decision.decision_id if decision else None,
         "incentive": (
@@ -38,6 +41,10 @@ def _decision_json(decision: Decision | None, incentive: Incentive | None) -> di
         ),
         "bucket": decision.bucket if decision else None,
         "propensity": decision.propensity if decision else None,
+        "source": context.get("source", "batch") if decision else None,
+        "expected_value": decision.expected_value if decision else None,
+        "expected_cost": decision.expected_cost if decision else None,
+        "budget_exhausted": bool(context.get("budget_exhausted")),
     }
 
 
@@ -92,6 +99,22 @@ PATHS["/decide"] = {
         "The incentive (or none) a unit gets under an active strategy, or in a running experiment "
         "whose variants are strategies, with bucket and logged propensity",
         "assign",
+        description=(
+            "Under a strategy, a unit with a logged decision gets it again (`source` `batch`, or "
+            "the online source it was first served by). A new unit is decided online: by the "
+            "strategy's uplift model (`online-model`) when `features` hold every feature column "
+            "of the model its last batch plan used — each approved arm priced with the batch "
+            "run's economics and calibration, the arm maximizing value - lambda * cost with the "
+            "plan's lambda — else by the fallback incentive (`online-fallback`: no batch plan "
+            "yet, a Spark plan, or features missing); both through the same holdout / explore "
+            "buckets, so `propensity` is the probability of the served arm. `expected_cost` is "
+            "counted in the strategy's ledger; a new decision that would take the ledger past "
+            "the budget gets no incentive, its bucket unchanged, and `budget_exhausted` true. "
+            "Feature values of the model's columns must be finite numbers (numeric columns) or "
+            "strings (categorical; a level never seen in training scores as 'unknown'); a bad one "
+            "is a 400 whose `field` is `features.<column>`, with every bad column in `errors`; "
+            "at most 200 keys, NaN and infinities refused. Nothing is written on a 4xx."
+        ),
         request={
             "type": "object",
             "description": "exactly one of `strategy` and `experiment`",
@@ -100,7 +123,12 @@ PATHS["/decide"] = {
                 "strategy": {"type": "string"},
                 "experiment": {"type": "string"},
                 "unit_id": {"type": "string"},
-                "features": {"type": "object"},
+                "features": {
+                    "type": "object",
+                    "maxProperties": 200,
+                    "description": "the unit's model features (numbers for numeric columns, "
+                    "strings for categorical ones); all of them are logged with the decision",
+                },
                 "attributes": {
                     "type": "object",
                     "description": "targeting attributes (experiment only; default: features)",
@@ -118,6 +146,25 @@ PATHS["/decide"] = {
                     "enum": ["holdout", "explore", "exploit", None],
                 },
                 "propensity": {"type": ["number", "null"]},
+                "source": {
+                    "type": ["string", "null"],
+                    "enum": ["batch", "online-model", "online-fallback", "experiment", None],
+                    "description": "what made the decision",
+                },
+                "expected_value": {
+                    "type": ["number", "null"],
+                    "description": "expected incremental value of the served arm (0 for none "
+                    "and for the fallback, which has no model)",
+                },
+                "expected_cost": {
+                    "type": ["number", "null"],
+                    "description": "expected spend of the served arm, as counted in the ledger",
+                },
+                "budget_exhausted": {
+                    "type": "boolean",
+                    "description": "the drawn incentive was withheld: it would have taken the "
+                    "strategy's planned spend past its budget",
+                },
                 "experiment": {"type": "string"},
                 "variant": {"type": ["string", "null"]},
                 "strategy": {"type": ["string", "null"]},

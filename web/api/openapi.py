@@ -18,7 +18,7 @@ ERROR = {
         "status": {"type": "integer"},
         "errors": {
             "type": "array",
-            "description": "every bad row of a batch: index, field, reason",
+            "description": "every problem found: index (the row of a batch), field, reason",
             "items": {
                 "type": "object",
                 "properties": {
@@ -58,11 +58,13 @@ def op(
     request: dict[str, Any] | None = None,
     response: dict[str, Any] | None = None,
     parameters: list[dict[str, Any]] | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     """One operation: security by key scope, JSON in and out, the shared error schema."""
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     operation: dict[str, Any] = {
         "summary": summary,
+        **({"description": description} if description else {}),
         "security": [{"apiKey": []}],
         "x-scope": scope,
         "responses": {
