@@ -223,12 +223,9 @@ def profit_frontier(value: np.ndarray, cost: np.ndarray, budget: float) -> list[
     return points
 
 
-def run_strategy(
-    session: Session, key: str, population: Any, *, margin_rate: float = 0.4, actor: str = "job"
-) -> dict[str, Any]:
-    """Decide for every user of ``population`` (DataFrame with unit_id + features); returns the plan."""
-    inputs, model = strategy_inputs(session, key, list(population.columns), margin_rate=margin_rate)
-    strategy = get_strategy(session, key)
+def plan_population(inputs: StrategyInputs, model: Any, population: Any):  # type: ignore[no-untyped-def]
+    """Score, calibrate, price and allocate ``population`` (unit_id + features): the batch
+    computation, as (calibration shifts, economics, allocation)."""
     p, revenue = raw_outcomes(model, population[inputs.features], inputs.arms)
     shifts = calibration_shifts(inputs.calibration_ates, mean_effects(p))
     p, order_value = calibrate(p, revenue, shifts)
@@ -236,6 +233,16 @@ def run_strategy(
     plan = allocate_population(
         inputs, economics.value, economics.cost, population["unit_id"].astype(str).to_numpy()
     )
+    return shifts, economics, plan
+
+
+def run_strategy(
+    session: Session, key: str, population: Any, *, margin_rate: float = 0.4, actor: str = "job"
+) -> dict[str, Any]:
+    """Decide for every user of ``population`` (DataFrame with unit_id + features); returns the plan."""
+    inputs, model = strategy_inputs(session, key, list(population.columns), margin_rate=margin_rate)
+    strategy = get_strategy(session, key)
+    shifts, economics, plan = plan_population(inputs, model, population)
     session.execute(delete(Decision).where(Decision.strategy_id == strategy.id))
     now = utcnow()
     ids = inputs.incentive_ids

@@ -68,26 +68,6 @@ def spark():  # type: ignore[no-untyped-def]
     session.stop()
 
 
-@pytest.fixture(scope="module")
-def shop_model(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """A small uplift model trained on a simulated randomized experiment: (folder, features)."""
-    from experiments.simulation import simulate_shop
-    from uplift import UpliftModel
-
-    shop = simulate_shop(n_users=3000, seed=4)
-    data = shop.randomized_experiment(arms=["none", *ARMS], seed=1)
-    data["conversion"] = data["converted"].astype(float)
-    features = [c for c in shop.users.columns if c != "unit_id"]
-    folder = tmp_path_factory.mktemp("model") / "model"
-    UpliftModel(representation=(16,), head=(8,), max_epochs=2, random_state=0, verbose=False).fit(
-        data[features],
-        data["treatment"].to_numpy(),
-        data[["conversion", "revenue"]],
-        control="none",
-    ).save(folder)
-    return folder, features
-
-
 def population_folder(tmp_path_factory, n: int, seed: int):  # type: ignore[no-untyped-def]
     """``n`` simulated users in three Parquet files of different sizes (file order matters)."""
     from experiments.simulation import simulate_shop

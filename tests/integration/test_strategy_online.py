@@ -14,11 +14,9 @@ from sqlalchemy import func, select
 from experiments.db import Decision, Incentive, ModelRun
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import (
-    allocate_population,
     calibrate,
-    calibration_shifts,
     cost_model,
-    mean_effects,
+    plan_population,
     population_economics,
     raw_outcomes,
     run_strategy,
@@ -28,26 +26,6 @@ from experiments.services import accounts, catalog, demo_data, strategies
 from experiments.strategy.exact import exact_mean
 
 ARMS = ["coupon_5", "discount_20"]
-
-
-@pytest.fixture(scope="module")
-def shop_model(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """A small uplift model trained on a simulated randomized experiment: (folder, features)."""
-    from experiments.simulation import simulate_shop
-    from uplift import UpliftModel
-
-    shop = simulate_shop(n_users=3000, seed=4)
-    data = shop.randomized_experiment(arms=["none", *ARMS], seed=1)
-    data["conversion"] = data["converted"].astype(float)
-    features = [c for c in shop.users.columns if c != "unit_id"]
-    folder = tmp_path_factory.mktemp("model") / "model"
-    UpliftModel(representation=(16,), head=(8,), max_epochs=2, random_state=0, verbose=False).fit(
-        data[features],
-        data["treatment"].to_numpy(),
-        data[["conversion", "revenue"]],
-        control="none",
-    ).save(folder)
-    return folder, features
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +80,7 @@ def model_strategy(session, shop_model, **settings):  # type: ignore[no-untyped-
 def batch_reference(session, population):  # type: ignore[no-untyped-def]
     """The batch path's functions called directly: inputs, model, shifts, economics, plan."""
     inputs, model = strategy_inputs(session, "online", list(population.columns))
-    p, revenue = raw_outcomes(model, population[inputs.features], inputs.arms)
-    shifts = calibration_shifts(inputs.calibration_ates, mean_effects(p))
-    p, order_value = calibrate(p, revenue, shifts)
-    economics = population_economics(inputs, p, order_value)
-    plan = allocate_population(
-        inputs, economics.value, economics.cost, population["unit_id"].astype(str).to_numpy()
-    )
+    shifts, economics, plan = plan_population(inputs, model, population)
     return inputs, model, shifts, economics, plan
 
 
