@@ -263,15 +263,17 @@ def active_strategy(session: Session, key: str) -> Strategy:
     return strategy
 
 
+def own_decisions(strategy: Strategy) -> tuple[Any, Any]:
+    """The where-clauses of the strategy's own decision log, its ledger (decisions served through
+    an experiment are that experiment's)."""
+    return Decision.strategy_id == strategy.id, Decision.experiment_id.is_(None)
+
+
 def latest_decision(session: Session, strategy: Strategy, unit_id: str) -> Decision | None:
     """The unit's latest decision in the strategy's own log (not an experiment's)."""
     return session.scalar(
         select(Decision)
-        .where(
-            Decision.strategy_id == strategy.id,
-            Decision.experiment_id.is_(None),
-            Decision.unit_id == unit_id,
-        )
+        .where(*own_decisions(strategy), Decision.unit_id == unit_id)
         .order_by(Decision.id.desc())
         .limit(1)
     )
@@ -348,7 +350,7 @@ def spend_summary(session: Session, key: str) -> dict[str, Any]:
             func.sum(Decision.expected_cost),
             func.sum(Decision.expected_value),
         )
-        .where(Decision.strategy_id == strategy.id, Decision.experiment_id.is_(None))
+        .where(*own_decisions(strategy))
         .group_by(Decision.incentive_id, Decision.bucket)
     ).all()
     ledger = [

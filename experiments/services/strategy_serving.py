@@ -58,7 +58,7 @@ from experiments.db import Decision, Incentive, Strategy
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import cost_model
 from experiments.services import online_scoring
-from experiments.services.strategies import latest_decision
+from experiments.services.strategies import latest_decision, own_decisions
 from experiments.strategy import CostModel, Policy, allocate, serve_within_cap
 
 HASH_VERSION = 2
@@ -246,9 +246,7 @@ def lock_ledger(session: Session, strategy: Strategy) -> float:
 def ledger_spend(session: Session, strategy: Strategy) -> float:
     """Planned spend of the strategy's own decisions (the ledger of ``spend_summary``)."""
     total = session.scalar(
-        select(func.coalesce(func.sum(Decision.expected_cost), 0.0)).where(
-            Decision.strategy_id == strategy.id, Decision.experiment_id.is_(None)
-        )
+        select(func.coalesce(func.sum(Decision.expected_cost), 0.0)).where(*own_decisions(strategy))
     )
     return float(total or 0.0)
 
