@@ -153,6 +153,12 @@ class UpliftModel(BaseEstimator):
         """Expected outcome under each arm, (n_users, n_incentives + 1); column 0 = control."""
         return self._member_outcomes(X, sequences)[:, :, :, self._target(outcome)].mean(axis=0)
 
+    def outcomes_by_target(self, X: Any, *, sequences: Any = None) -> dict[str, np.ndarray]:
+        """``predict_outcomes`` of every target (``outcome_spec_.targets``) from one forward pass:
+        target -> (n_users, n_incentives + 1), column 0 = control."""
+        mu = self._member_outcomes(X, sequences).mean(axis=0)
+        return {t: mu[:, :, j] for j, t in enumerate(self.outcome_spec_.targets)}
+
     def effect(
         self, X: Any, *, outcome: str | int | None = None, sequences: Any = None
     ) -> np.ndarray:

@@ -59,10 +59,9 @@ def score_population(model: Any, population: pd.DataFrame) -> pd.DataFrame:
     X = population[features]
     columns: dict[str, Any] = {"unit_id": population["unit_id"].to_numpy()}
     try:
-        for target in model.outcome_spec_.targets:
-            effects = model.effect(X, outcome=target)
+        for target, mu in model.outcomes_by_target(X).items():
             for j, incentive in enumerate(model.incentives_):
-                columns[effect_column(target, incentive)] = effects[:, j]
+                columns[effect_column(target, incentive)] = mu[:, j + 1] - mu[:, 0]
     except ValueError as exc:  # the encoder's input validation (NaN features, ...)
         raise ValidationError("features", str(exc)) from exc
     return pd.DataFrame(columns)

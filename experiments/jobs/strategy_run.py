@@ -153,8 +153,12 @@ def raw_outcomes(model: Any, X: Any, arms: Sequence[str]) -> tuple[np.ndarray, n
     """Conversion probability (clipped) and revenue per user for [none, *arms], uncalibrated."""
     labels = ["none", *model.incentives_]
     columns = [labels.index(a) for a in ["none", *arms]]
-    p = np.clip(model.predict_outcomes(X, outcome="conversion")[:, columns], 1e-6, 1.0)
-    revenue = np.maximum(model.predict_outcomes(X, outcome="revenue")[:, columns], 0.0)
+    mu = model.outcomes_by_target(X)  # one forward pass for both targets
+    missing = [t for t in ("conversion", "revenue") if t not in mu]
+    if missing:
+        raise ValueError(f"outcome={missing[0]!r} is unknown; this model predicts {list(mu)}")
+    p = np.clip(mu["conversion"][:, columns], 1e-6, 1.0)
+    revenue = np.maximum(mu["revenue"][:, columns], 0.0)
     return p, revenue
 
 

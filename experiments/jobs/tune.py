@@ -121,7 +121,7 @@ class _Objective:
         pseudo = self._pseudo_outcomes(model)
         X_val = self.X.iloc[va]
         tau = np.stack(
-            [model.effect(X_val, outcome=t) for t in model.outcome_spec_.targets], axis=-1
+            [mu[:, 1:] - mu[:, :1] for mu in model.outcomes_by_target(X_val).values()], axis=-1
         )
         trial.set_user_attr("params", {k: params[k] for k in SEARCHED})
         return dr_loss(pseudo, tau, np.ones(len(va)))

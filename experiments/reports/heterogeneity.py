@@ -133,11 +133,10 @@ def fit_or_load(
 
 def predicted_effects(model: Any, X: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per-user predicted effects, outcome → (n_users, n_incentives), each scored once."""
-    targets = list(model.outcome_spec_.targets)
-    scores = {"conversion": model.effect(X, outcome="conversion")}
-    if "revenue" in targets:
-        scores["revenue"] = model.effect(X, outcome="revenue")
-    return scores
+    mu = model.outcomes_by_target(X)  # one forward pass for every target
+    if "conversion" not in mu:
+        raise ValueError(f"outcome='conversion' is unknown; this model predicts {list(mu)}")
+    return {t: mu[t][:, 1:] - mu[t][:, :1] for t in ("conversion", "revenue") if t in mu}
 
 
 def comparison(

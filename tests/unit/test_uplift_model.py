@@ -158,6 +158,10 @@ def test_joint_conversion_revenue_and_ensemble_interval() -> None:
     assert (mu >= 0).all()  # conversion probability × order value
     low, high = model.effect_interval(X, alpha=0.1, outcome="revenue")
     assert low.shape == (600, 2) and (low <= rev + 1e-9).all() and (rev <= high + 1e-9).all()
+    both = model.outcomes_by_target(X)  # one forward pass, the same numbers per target
+    assert list(both) == ["conversion", "revenue"]
+    np.testing.assert_array_equal(both["revenue"], mu)
+    np.testing.assert_array_equal(both["conversion"][:, 1:] - both["conversion"][:, :1], conv)
 
 
 def test_interval_needs_an_ensemble(fitted) -> None:
