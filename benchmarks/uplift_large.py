@@ -37,7 +37,10 @@ def fit_method(name: str, X, t, y, control, seed: int, quick: bool):
         model = UpliftModel(random_state=seed, verbose=False, **params)
         model.fit(X, t, y, control=control)
     else:
-        model = make_peer(name, random_state=seed).fit(X, t, y, control=control)
+        import torch  # the peers' LightGBM gets liftlab's torch thread count
+
+        peer = make_peer(name, random_state=seed, n_jobs=torch.get_num_threads())
+        model = peer.fit(X, t, y, control=control)
     return model, time.perf_counter() - start
 
 
@@ -219,7 +222,7 @@ def speed_worker(method: str, n: int, quick: bool, threads: int = 2) -> None:
     model = (
         UpliftModel(random_state=0, verbose=False, **({"max_epochs": 5} if quick else {}))
         if method == "liftlab"
-        else make_peer(method, random_state=0)
+        else make_peer(method, random_state=0, n_jobs=threads)
     ).fit(X, arm, y, control=0)
     fit_s, fit_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
     score_X = speed_data(2_000 if quick else SCORING_USERS, seed=1)[0]

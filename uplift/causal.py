@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import os
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,15 @@ def _require(module: str) -> Any:
         ) from exc
 
 
-def _lgbm(kind: str, seed: int, **overrides: Any) -> Any:
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _lgbm(kind: str, seed: int, n_jobs: int | None = None, **overrides: Any) -> Any:
     lgb = _require("lightgbm")
     params = {
         "n_estimators": 200,
@@ -57,19 +66,30 @@ def _lgbm(kind: str, seed: int, **overrides: Any) -> Any:
         "colsample_bytree": 0.8,
         "random_state": seed,
         "verbose": -1,
-        "n_jobs": 2,
+        "n_jobs": n_jobs or usable_cores(),
     }
     params.update(overrides)
     return lgb.LGBMRegressor(**params) if kind == "reg" else lgb.LGBMClassifier(**params)
 
 
 class Peer(abc.ABC):
-    """Shared label handling and feature design (standardized numerics + one-hot categoricals)."""
+    """Shared label handling and feature design (standardized numerics + one-hot categoricals).
+
+    ``n_jobs``: threads of every LightGBM nuisance or outcome model (None: the usable cores), so a
+    side-by-side run can give the peers the same threads as liftlab's torch.
+    """
 
     name = "peer"
 
-    def __init__(self, random_state: int = 0) -> None:
+    def __init__(self, random_state: int = 0, n_jobs: int | None = None) -> None:
+        if n_jobs is not None and int(n_jobs) < 1:
+            raise ValueError(f"n_jobs must be >= 1 (or None for the usable cores), got {n_jobs}")
         self.random_state = random_state
+        self.n_jobs = None if n_jobs is None else int(n_jobs)
+
+    def _gbm(self, kind: str) -> Any:
+        """A seeded LightGBM regressor ("reg") or classifier ("clf") with this peer's threads."""
+        return _lgbm(kind, self.random_state, self.n_jobs)
 
     def fit(
         self, X: Any, treatment: Any, y: Any, *, control: Any = None, sample_weight: Any = None
@@ -133,27 +153,30 @@ class CausalForestPeer(_EconMLPeer):
     def _make(self) -> Any:
         dml = _require("econml.dml")
         return dml.CausalForestDML(
-            model_y=_lgbm("reg", self.random_state),
-            model_t=_lgbm("clf", self.random_state),
+            model_y=self._gbm("reg"),
+            model_t=self._gbm("clf"),
             discrete_treatment=True,
             n_estimators=200,
             random_state=self.random_state,
             cv=2,
+            n_jobs=self.n_jobs or usable_cores(),
         )
 
 
 class DRLearnerPeer(_EconMLPeer):
     name = "EconML DRLearner"
 
-    def __init__(self, random_state: int = 0, final: str = "linear") -> None:
-        super().__init__(random_state)
+    def __init__(
+        self, random_state: int = 0, final: str = "linear", n_jobs: int | None = None
+    ) -> None:
+        super().__init__(random_state, n_jobs)
         self.final = final
 
     def _make(self) -> Any:
         dr = _require("econml.dr")
         common = {
             "model_propensity": "auto",
-            "model_regression": _lgbm("reg", self.random_state),
+            "model_regression": self._gbm("reg"),
             "cv": 2,
             "random_state": self.random_state,
         }
@@ -171,7 +194,7 @@ class XLearnerPeer(_EconMLPeer):
         meta = _require("econml.metalearners")
         linear = importlib.import_module("sklearn.linear_model")
         return meta.XLearner(
-            models=_lgbm("reg", self.random_state),
+            models=self._gbm("reg"),
             propensity_model=linear.LogisticRegression(max_iter=1000),
         )
 
@@ -184,7 +207,7 @@ class SLearnerPeer(Peer):
     name = "LightGBM S-learner"
 
     def _fit(self, X: np.ndarray, arm: np.ndarray, y: np.ndarray, w: Any) -> None:
-        self.model_ = _lgbm("reg", self.random_state)
+        self.model_ = self._gbm("reg")
         self.model_.fit(self._with_arm(X, arm), y, sample_weight=w)
 
     def _with_arm(self, X: np.ndarray, arm: np.ndarray | int) -> np.ndarray:
@@ -211,7 +234,7 @@ class TLearnerPeer(Peer):
         self.models_ = []
         for k in range(len(self.incentives_) + 1):
             rows = arm == k
-            model = _lgbm("reg", self.random_state)
+            model = self._gbm("reg")
             model.fit(X[rows], y[rows], sample_weight=None if w is None else np.asarray(w)[rows])
             self.models_.append(model)
 
@@ -223,8 +246,10 @@ class TLearnerPeer(Peer):
 class CatenetsPeer(Peer):
     """catenets torch SNet/TARNet, one binary model per incentive (sample_weight unsupported)."""
 
-    def __init__(self, random_state: int = 0, model: str = "SNet") -> None:
-        super().__init__(random_state)
+    def __init__(
+        self, random_state: int = 0, model: str = "SNet", n_jobs: int | None = None
+    ) -> None:
+        super().__init__(random_state, n_jobs)
         self.model = model
         self.name = f"catenets {model}"
 
@@ -250,14 +275,17 @@ PEERS: dict[str, Any] = {
     "x_learner": XLearnerPeer,
     "s_learner": SLearnerPeer,
     "t_learner": TLearnerPeer,
-    "catenets_snet": lambda random_state=0: CatenetsPeer(random_state, "SNet"),
-    "catenets_tarnet": lambda random_state=0: CatenetsPeer(random_state, "TARNet"),
+    "catenets_snet": lambda random_state=0, n_jobs=None: CatenetsPeer(random_state, "SNet", n_jobs),
+    "catenets_tarnet": lambda random_state=0, n_jobs=None: CatenetsPeer(
+        random_state, "TARNet", n_jobs
+    ),
 }
 
 
-def make_peer(name: str, random_state: int = 0) -> Peer:
+def make_peer(name: str, random_state: int = 0, n_jobs: int | None = None) -> Peer:
+    """The peer ``name`` (a key of ``PEERS``); ``n_jobs`` as in ``Peer``."""
     try:
         factory = PEERS[name]
     except KeyError:
         raise KeyError(f"unknown peer {name!r}; choose one of {sorted(PEERS)}") from None
-    return factory(random_state=random_state)
+    return factory(random_state=random_state, n_jobs=n_jobs)

@@ -47,3 +47,15 @@ def test_econml_dr_learner_runs_per_arm() -> None:
     est = make_peer("dr_learner").fit(X, labels, y, control="none").effect(X)
     assert est.shape == (2000, 2)
     np.testing.assert_allclose(est.mean(axis=0), tau.mean(axis=0), atol=0.3)
+
+
+def test_n_jobs_reaches_every_lightgbm_model_and_bad_values_are_refused() -> None:
+    from uplift.causal import usable_cores
+
+    X, labels, y, _ = simulate(600)
+    peer = make_peer("t_learner", n_jobs=1).fit(X, labels, y, control="none")
+    assert [m.get_params()["n_jobs"] for m in peer.models_] == [1, 1, 1]
+    default = make_peer("s_learner").fit(X, labels, y, control="none")
+    assert default.model_.get_params()["n_jobs"] == usable_cores() >= 1
+    with pytest.raises(ValueError, match="n_jobs must be >= 1"):
+        make_peer("s_learner", n_jobs=0)
