@@ -154,15 +154,7 @@ def train_on_experiment(
     if frame is None:
         frame = training_frame(session, key, population)
     features = features_of(frame)
-    run = ModelRun(
-        experiment_id=experiment.id,
-        architecture=params["architecture"],
-        status="running",
-        params=params if tuning is None else {**params, "tuning": tuning},
-        created_by=created_by,
-        data_fingerprint=frame_fingerprint(frame, features, OUTCOMES),
-        created_at=utcnow(),
-    )
+    run = new_run(experiment.id, params, frame, created_by, tuning)
     folder = artifact_dir / "models"
     # saved under a temporary name: the run's id, which names the folder, is known at its flush
     partial = folder / f".partial-{uuid.uuid4().hex}"
@@ -171,7 +163,7 @@ def train_on_experiment(
             model, run.metrics = fit_and_evaluate(frame, features, params, test_share, seed)
             model.save(partial)
         except Exception as exc:
-            raise _failed(run, exc, record_failure) from exc
+            raise failed(run, exc, record_failure) from exc
         run.architecture = model.architecture_  # what "auto" resolved to
         run.status, run.finished_at = "succeeded", utcnow()
         session.add(run)
@@ -187,7 +179,26 @@ def train_on_experiment(
     return run
 
 
-def _failed(
+def new_run(
+    experiment_id: int,
+    params: dict[str, Any],
+    frame: Any,
+    created_by: str | None,
+    tuning: dict[str, Any] | None = None,
+) -> ModelRun:
+    """The "running" ModelRun of a job on ``frame`` (not added to any session)."""
+    return ModelRun(
+        experiment_id=experiment_id,
+        architecture=params["architecture"],
+        status="running",
+        params=params if tuning is None else {**params, "tuning": tuning},
+        created_by=created_by,
+        data_fingerprint=frame_fingerprint(frame, features_of(frame), OUTCOMES),
+        created_at=utcnow(),
+    )
+
+
+def failed(
     run: ModelRun, exc: Exception, record_failure: Callable[[ModelRun], None] | None
 ) -> TrainingFailedError:
     """Mark ``run`` failed, let ``record_failure`` commit it, and the error that names it."""

@@ -12,7 +12,9 @@ it is scored on, and the criterion measures effects, not the factual fit. The sa
 TPE with ``seed``, so one seed gives the same trials. The final model is trained through
 ``train.train_on_experiment`` (the same job as ``liftlab uplift train``) with the best parameters,
 and its run's params keep the search summary under ``"tuning"``; ``record_failure`` commits that
-run when it fails (``train.train_on_experiment``). A failed trial fails the search: no run recorded.
+run when it fails (``train.train_on_experiment``). A trial that fails fails the search, and the
+search is then recorded the same way: a "failed" run with the fixed parameters, the error, and
+under ``"tuning"`` the trials finished before it and the failed trial's number and parameters.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from experiments.db import ModelRun
 from experiments.errors import ValidationError
 from experiments.jobs.train import (
     OUTCOMES,
+    failed,
     features_of,
     held_out,
     model_params,
+    new_run,
     train_on_experiment,
 )
 from experiments.jobs.training_data import training_frame
@@ -127,6 +131,26 @@ class _Objective:
         return dr_loss(pseudo, tau, np.ones(len(va)))
 
 
+def _failed_search(study: optuna.Study, seed: int) -> dict[str, Any]:
+    """What a search that a trial failed had done: its finished trials and the failed one."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    done = [t for t in study.trials if t.state == states.COMPLETE]
+    bad = [t for t in study.trials if t.state == states.FAIL]
+    return {
+        "criterion": CRITERION,
+        "sampler": f"TPESampler(seed={seed})",
+        "trials": len(done),
+        "failed_trial": bad[-1].number if bad else None,
+        "failed_params": dict(bad[-1].params) if bad else None,
+        "history": [
+            {"number": t.number, "value": float(t.value), "params": t.user_attrs["params"]}
+            for t in done
+        ],
+    }
+
+
 def tune_on_experiment(
     session: Session,
     key: str,
@@ -157,7 +181,7 @@ def tune_on_experiment(
             "parameters (or train with it: liftlab uplift train --params-json)",
         )
     base = model_params(fixed, seed)  # validates the fixed parameters' names
-    get_experiment(session, key)
+    experiment = get_experiment(session, key)
     frame = training_frame(session, key, population)
     features = features_of(frame)
     search_rows = frame[~held_out(len(frame), test_share, seed)].reset_index(drop=True)
@@ -165,7 +189,11 @@ def tune_on_experiment(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=int(trials), timeout=timeout)
+    try:
+        study.optimize(objective, n_trials=int(trials), timeout=timeout)
+    except Exception as exc:
+        run = new_run(experiment.id, base, frame, created_by, _failed_search(study, seed))
+        raise failed(run, exc, record_failure) from exc
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         raise ValidationError("timeout", "no trial finished in time; raise --timeout")

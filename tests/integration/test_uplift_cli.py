@@ -356,3 +356,32 @@ def test_a_model_that_cannot_be_saved_leaves_a_failed_run_and_no_folder(
     assert succeeded.data_fingerprint == trained.data_fingerprint  # the same data
     assert artifacts(tmp_path) == [f"run-{succeeded.id}"]
     assert Path(succeeded.artifact_path, "metadata.json").is_file()
+
+
+def test_a_search_whose_trial_fails_is_recorded_as_a_failed_run(
+    run, db_url, shop_data, tmp_path, monkeypatch
+) -> None:
+    from uplift import UpliftModel
+
+    _, population = shop_data
+    fit, calls = UpliftModel.fit, []
+
+    def fit_twice(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 2:  # the search's second trial runs out of memory
+            raise MemoryError("cannot allocate 8 GiB")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(UpliftModel, "fit", fit_twice)
+    tuned = tune(run, population, seed=3)
+    assert tuned.exit_code == 1, tuned.output
+    assert "Traceback" not in tuned.output
+    (row,) = model_runs(db_url)
+    assert f"model run {row.id} failed: MemoryError: cannot allocate 8 GiB" in tuned.output
+    assert row.status == "failed" and row.error == "MemoryError: cannot allocate 8 GiB"
+    assert row.created_by == "tuner" and len(row.data_fingerprint) == 64
+    assert row.params["max_epochs"] == 2 and row.params["random_state"] == 3
+    tuning = row.params["tuning"]
+    assert tuning["trials"] == 1 and len(tuning["history"]) == 1
+    assert tuning["failed_trial"] == 1 and "learning_rate" in tuning["failed_params"]
+    assert row.artifact_path is None and artifacts(tmp_path) == []
