@@ -170,22 +170,71 @@ def _run_on_spark(key, population, table, output, margin_rate, master):  # type:
 
 @strategy.command()
 @click.argument("key")
+@click.option(
+    "--run",
+    "batch_run",
+    type=click.IntRange(0),
+    help="An earlier batch run's ledger (default: the current one, the latest run's decisions "
+    "plus the online decisions after it).",
+)
 @FORMAT_OPTION
-def ledger(key: str, output_format: str) -> None:
+def ledger(key: str, batch_run: int | None, output_format: str) -> None:
     """Planned spend by incentive and bucket, from the decision log."""
     from experiments.services import strategies
 
     with transaction() as session:
-        summary = strategies.spend_summary(session, key)
+        summary = strategies.spend_summary(session, key, batch_run)
     emit(
         summary["ledger"],
         output_format,
         ["incentive", "bucket", "users", "expected_cost", "expected_value"],
     )
     if output_format == "table":
+        run = f"batch run {summary['batch_run']}" + ("" if summary["current"] else " (superseded)")
         click.echo(
-            f"\nplanned spend {summary['planned_spend']:,.2f} of budget {summary['budget']:,.2f}"
+            f"\n{run}: planned spend {summary['planned_spend']:,.2f} of budget "
+            f"{summary['budget']:,.2f}"
         )
+        if summary["variant_spend"]:
+            click.echo(
+                f"experiment variants drew {summary['variant_spend']:,.2f} more in this run "
+                "(counted by the budget cap)"
+            )
+
+
+@strategy.command()
+@click.argument("key")
+@click.argument("unit_id")
+@FORMAT_OPTION
+def history(key: str, unit_id: str, output_format: str) -> None:
+    """Every decision of strategy KEY for UNIT_ID, newest first: all batch runs, online and
+    through experiment variants (superseded ones included)."""
+    from sqlalchemy import select
+
+    from experiments.db import Experiment, Incentive
+    from experiments.services import strategies
+    from experiments.services.strategy_ledger import unit_history
+
+    with transaction() as session:
+        strategy = strategies.get_strategy(session, key)
+        names = {i.id: i.key for i in session.scalars(select(Incentive))}
+        experiments = {e.id: e.key for e in session.scalars(select(Experiment))}
+        rows = [
+            {
+                "decided_at": d.decided_at.isoformat(timespec="seconds"),
+                "decision_id": d.decision_id,
+                "batch_run": d.batch_run,
+                "current": d.experiment_id is None and d.batch_run == strategy.batch_run,
+                "experiment": experiments.get(d.experiment_id) if d.experiment_id else None,
+                "source": (d.context or {}).get("source", "batch"),
+                "incentive": names.get(d.incentive_id, "none") if d.incentive_id else "none",
+                "bucket": d.bucket,
+                "propensity": d.propensity,
+                "expected_cost": d.expected_cost,
+            }
+            for d in unit_history(session, strategy, unit_id)
+        ]
+    emit(rows, output_format, list(rows[0]) if rows else ["decided_at"])
 
 
 @strategy.command("experiment")

@@ -63,6 +63,9 @@ class Strategy(Base):
     holdout_share: Mapped[float] = mapped_column(default=0.05)
     explore_share: Mapped[float] = mapped_column(default=0.05)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # local batch runs that logged decisions so far (0: none yet); the current ledger is the
+    # decisions carrying this number (``experiments.services.strategy_ledger``)
+    batch_run: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -72,6 +75,11 @@ class Decision(Base):
 
     Made by a strategy (``strategy_id``), or served through an experiment whose variants are
     strategies (``experiment_id``, ``variant_id``; ``strategy_id`` set when the variant is one).
+    Rows are never deleted by a later run: ``batch_run`` is the strategy's batch run whose ledger
+    the decision belongs to (the run that wrote it, or the latest run when it was served online or
+    through a strategy variant), so a new run supersedes the earlier rows instead of deleting them.
+    ``reused_decision_id``: for a strategy variant's decision, the strategy's own logged decision
+    it repeats (already in the strategy's ledger), else NULL (a new draw, counted by the cap).
     """
 
     __tablename__ = "decisions"
@@ -81,7 +89,12 @@ class Decision(Base):
         CheckConstraint(
             "strategy_id IS NOT NULL OR experiment_id IS NOT NULL", name="strategy_or_experiment"
         ),
+        CheckConstraint(
+            "strategy_id IS NULL OR experiment_id IS NOT NULL OR batch_run IS NOT NULL",
+            name="own_batch_run",
+        ),
         Index("ix_decisions_strategy_at", "strategy_id", "decided_at"),
+        Index("ix_decisions_strategy_run_unit", "strategy_id", "batch_run", "unit_id"),
         Index("ix_decisions_unit", "unit_id"),
         Index("ix_decisions_experiment_unit", "experiment_id", "unit_id"),
     )
@@ -100,4 +113,6 @@ class Decision(Base):
     expected_value: Mapped[float] = mapped_column(default=0.0)
     expected_cost: Mapped[float] = mapped_column(default=0.0)
     context: Mapped[dict[str, Any] | None]
+    batch_run: Mapped[int | None]
+    reused_decision_id: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -12,6 +12,12 @@ and propensity — for populations that do not fit one machine:
    drops and the budget checks (``experiments.jobs.spark_allocation``);
 4. write the decisions with their propensities as Parquet and record the plan.
 
+It never touches the ``decisions`` table: the Parquet folder is the run's decision log
+(``config["decisions_path"]``), the strategy's batch run number is not advanced, and its current
+ledger (``experiments.services.strategy_ledger``: what ``latest_decision``, the spend summary and
+the budget cap read) stays the last local run's decisions plus the online ones after it. Only a
+local run (``liftlab strategy run --engine local``) logs decisions that are served and capped.
+
 Run it with ``liftlab strategy run KEY --engine spark --population PATH --output PATH`` or
 through ``spark-submit`` (``platform/spark/submit.sh``).
 """

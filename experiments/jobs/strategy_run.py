@@ -5,7 +5,8 @@ approved arm; the experiment's average effects calibrate them (an additive shift
 the mean predicted effect equals the randomized estimate); the incentive catalog's cost models turn
 them into incremental value and expected spend; ``experiments.strategy.allocate`` solves the
 budgeted knapsack with holdout and exploration buckets; every decision is logged with its
-propensity.
+propensity, as the strategy's next batch run (``Strategy.batch_run``): earlier decisions are kept
+and superseded, not deleted (``experiments.services.strategy_ledger``).
 
 The steps are separate functions (``strategy_inputs``, ``raw_outcomes``, ``mean_effects``,
 ``calibrate``, ``population_economics``, ``allocate_population``) so that the Spark job
@@ -23,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from experiments.db import Decision, Incentive, ModelRun, utcnow
 from experiments.errors import ValidationError
 from experiments.services import audit
 from experiments.services.strategies import get_strategy
+from experiments.services.strategy_ledger import lock_ledger
 from experiments.strategy import Allocation, CostModel, allocate, incentive_economics
 from experiments.strategy.exact import exact_mean
 
@@ -243,11 +245,18 @@ def plan_population(inputs: StrategyInputs, model: Any, population: Any):  # typ
 def run_strategy(
     session: Session, key: str, population: Any, *, margin_rate: float = 0.4, actor: str = "job"
 ) -> dict[str, Any]:
-    """Decide for every user of ``population`` (DataFrame with unit_id + features); returns the plan."""
+    """Decide for every user of ``population`` (DataFrame with unit_id + features); returns the plan.
+
+    The decisions are logged as the strategy's next batch run, which supersedes the earlier ones:
+    nothing is deleted, the current ledger becomes this run's decisions plus the online decisions
+    made after it (``experiments.services.strategy_ledger``). The ledger is locked before the run
+    is numbered, so online decisions of the strategy wait for this transaction.
+    """
     inputs, model = strategy_inputs(session, key, list(population.columns), margin_rate=margin_rate)
     strategy = get_strategy(session, key)
-    shifts, economics, plan = plan_population(inputs, model, population)
-    session.execute(delete(Decision).where(Decision.strategy_id == strategy.id))
+    shifts, economics, plan = plan_population(inputs, model, population)  # before the lock
+    batch_run = lock_ledger(session, strategy).batch_run + 1
+    strategy.batch_run = batch_run
     now = utcnow()
     ids = inputs.incentive_ids
     rows = [
@@ -261,6 +270,7 @@ def run_strategy(
             "expected_value": float(v),
             "expected_cost": float(c),
             "decided_at": now,
+            "batch_run": batch_run,
             "context": {"source": "batch", "model_run_id": inputs.model_run_id},
         }
         for unit, a, bucket, prop, v, c in zip(

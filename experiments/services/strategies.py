@@ -8,6 +8,10 @@ the web serves them from the decision log and decides users it has never seen on
 batch plan's model and lambda when the request's features cover the model, else by the fallback
 — through the same holdout and exploration buckets, so every served decision has a logged
 propensity, and never past the budget (``experiments.services.strategy_serving``).
+
+Logged decisions are never deleted: a batch run supersedes the earlier ones, and the strategy's
+current ledger (``latest_decision``, ``spend_summary``, the cap) is its latest batch run's
+decisions plus the online decisions after it (``experiments.services.strategy_ledger``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from experiments.db import Decision, Experiment, Incentive, Strategy, utcnow
 from experiments.errors import ConflictError, NotFoundError, ValidationError
 from experiments.services import audit
 from experiments.services.catalog import check_key
+from experiments.services.strategy_ledger import (
+    check_run,
+    latest_decision,
+    own_decisions,
+    variant_spend,
+)
 
 NON_INFERIORITY_MARGIN = -0.02  # relative lift of the primary metric, lower interval end
 
@@ -57,6 +67,7 @@ def snapshot(session: Session, strategy: Strategy) -> dict[str, Any]:
         "budget_period_days": strategy.budget_period_days,
         "holdout_share": strategy.holdout_share,
         "explore_share": strategy.explore_share,
+        "batch_run": strategy.batch_run,
         "config": strategy.config,
     }
 
@@ -263,30 +274,15 @@ def active_strategy(session: Session, key: str) -> Strategy:
     return strategy
 
 
-def own_decisions(strategy: Strategy) -> tuple[Any, Any]:
-    """The where-clauses of the strategy's own decision log, its ledger (decisions served through
-    an experiment are that experiment's)."""
-    return Decision.strategy_id == strategy.id, Decision.experiment_id.is_(None)
-
-
-def latest_decision(session: Session, strategy: Strategy, unit_id: str) -> Decision | None:
-    """The unit's latest decision in the strategy's own log (not an experiment's)."""
-    return session.scalar(
-        select(Decision)
-        .where(*own_decisions(strategy), Decision.unit_id == unit_id)
-        .order_by(Decision.id.desc())
-        .limit(1)
-    )
-
-
 def choose(
     session: Session,
     strategy: Strategy,
     unit_id: str,
     features: Mapping[str, Any] | None = None,
 ) -> Choice:
-    """The unit's latest decision, else its draw by the online model or the fallback through the
-    holdout/explore buckets (``strategy_serving.candidate``; not capped by the budget)."""
+    """The unit's decision in the current ledger, else its draw by the online model or the
+    fallback through the holdout/explore buckets (``strategy_serving.candidate``): a preview,
+    before the budget cap that ``decide`` and the strategy variants apply."""
     existing = latest_decision(session, strategy, unit_id)
     if existing is not None:
         source = (existing.context or {}).get("source", "batch")
@@ -316,13 +312,15 @@ def choose(
 def decide(
     session: Session, key: str, unit_id: str, features: Mapping[str, Any] | None = None
 ) -> Decision:
-    """The unit's decision: its latest logged one, else a new one, logged.
+    """The unit's decision: its latest one in the current ledger, else a new one, logged.
 
     A new decision is the online model's when ``features`` cover the model columns of the last
     batch plan, else the fallback's, through the same buckets; it is issued only within the
-    budget (the hard cap of ``experiments.services.strategy_serving``, which also says what is
-    guaranteed under concurrent requests on SQLite and PostgreSQL). Bad feature values raise
-    ``ValidationError`` naming ``features.<column>`` before anything is written.
+    budget (the hard cap of ``experiments.services.strategy_serving``, counting the current
+    ledger and the strategy variants' new draws, which also says what is guaranteed under
+    concurrent requests on SQLite and PostgreSQL). Bad feature values raise ``ValidationError``
+    naming ``features.<column>`` before anything is written. A unit decided before the latest
+    batch run, and absent from it, is decided anew.
     """
     check_request(unit_id, features)
     strategy = active_strategy(session, key)
@@ -334,13 +332,17 @@ def decide(
     return serve(session, strategy, unit_id, features)
 
 
-def spend_summary(session: Session, key: str) -> dict[str, Any]:
-    """Planned spend by incentive from the strategy's own decision log (the ledger).
+def spend_summary(session: Session, key: str, batch_run: int | None = None) -> dict[str, Any]:
+    """Planned spend by incentive of the strategy's current ledger: its latest batch run's
+    decisions plus the online decisions made after it (``experiments.services.strategy_ledger``);
+    of an earlier run's ledger with ``batch_run``.
 
-    Decisions served through an experiment are that experiment's: see
-    ``experiments.services.strategy_experiments.decision_summary``.
+    Decisions served through an experiment are that experiment's (see
+    ``experiments.services.strategy_experiments.decision_summary``); ``variant_spend`` is what the
+    strategy's variants drew anew in the current run, which the budget cap counts too.
     """
     strategy = get_strategy(session, key)
+    run = strategy.batch_run if batch_run is None else check_run(strategy, batch_run)
     names = {i.id: i.key for i in session.scalars(select(Incentive))}
     rows = session.execute(
         select(
@@ -350,7 +352,7 @@ def spend_summary(session: Session, key: str) -> dict[str, Any]:
             func.sum(Decision.expected_cost),
             func.sum(Decision.expected_value),
         )
-        .where(*own_decisions(strategy))
+        .where(*own_decisions(strategy, run))
         .group_by(Decision.incentive_id, Decision.bucket)
     ).all()
     ledger = [
@@ -363,8 +365,12 @@ def spend_summary(session: Session, key: str) -> dict[str, Any]:
         }
         for i, b, n, c, v in rows
     ]
+    current = run == strategy.batch_run
     return {
         "budget": strategy.budget,
+        "batch_run": run,
+        "current": current,
         "planned_spend": sum(r["expected_cost"] for r in ledger),
+        "variant_spend": variant_spend(session, strategy) if current else None,
         "ledger": sorted(ledger, key=lambda r: (r["incentive"], r["bucket"])),
     }

@@ -6,24 +6,44 @@ the experiment's own (hashing, coverage, targeting, sticky first exposures), so 
 the ordinary statistics by variant (``experiments.services.results``). The decision served to a
 unit is its variant's:
 
-- strategy variant: what the strategy decides for the unit (its batch decision, else its fallback
-  through its own holdout / explore buckets); propensity = variant share x the strategy's;
+- strategy variant: what the strategy decides for the unit, as ``POST /decide`` under the
+  strategy would: its own current decision (the latest batch run's, or an online one after it),
+  repeated; else a new draw through its own holdout / explore buckets — by the online model when
+  the request's ``features`` cover the model columns of the last batch plan, else by the fallback
+  (``strategy_serving.candidate``) — under the strategy's hard budget cap (``within_cap`` after
+  ``lock_ledger``); propensity = variant share x the strategy's (the capped policy's when the cap
+  withheld an arm or changed the probabilities);
 - incentive variant: that incentive, bucket ``exploit``; propensity = variant share;
 - control (neither): no incentive, bucket ``holdout``; propensity = variant share.
 
 The propensity is the probability of the logged path (this variant, then this arm) given that the
-unit is in the experiment; the context keeps both factors. A unit's decision is logged once per
-experiment and repeated afterwards (sticky). As with assignments, QA-forced variations are served
-but never logged, and units outside the experiment (coverage, targeting, namespace) get no
-incentive and no decision. The strategy's budget covers the users its variant receives: set it
-for that share of the traffic.
+unit is in the experiment; the context keeps both factors (``variant_share``,
+``variant_propensity``) and, for a strategy variant, ``variant_source`` (``batch``,
+``online-model``, ``online-fallback``), the draw's reasons (``online_reason``, ``model_run_id``,
+``cost_basis`` ...), ``reused_decision`` (the decision_id of the strategy's own decision it
+repeated, else null; also the column ``reused_decision_id``) and, when capped, ``budget_cap``,
+``budget_exhausted`` and ``withheld`` as ``serve`` writes them.
+
+The cap and the ledger (``experiments.services.strategy_ledger``): a repeated own decision is in
+the strategy's ledger already, so it is neither capped nor counted again; a new draw is capped
+against the strategy's current ledger plus the variants' earlier new draws of the same batch run,
+and counts in that spend afterwards (``strategies.spend_summary``'s ``variant_spend``), for
+``POST /decide`` under the strategy too. Its planned spend, own and variant together, therefore
+never passes the budget through new decisions (a batch plan spends up to the budget by itself:
+raise it to leave room). The decisions stay the experiment's own log (``decision_summary``); a
+later batch run supersedes the strategy's ledger but never touches them.
+
+A unit's decision is logged once per experiment and repeated afterwards (sticky). As with
+assignments, QA-forced variations are served (and capped) but never logged, and units outside the
+experiment (coverage, targeting, namespace) get no incentive and no decision. The strategy's
+budget covers the users its variant receives as well as its own: set it for that traffic.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,7 +52,9 @@ from sqlalchemy.orm import Session
 from experiments.db import Decision, Experiment, Incentive, Strategy, Variant
 from experiments.errors import ConflictError, ValidationError
 from experiments.services import assignments, experiments
-from experiments.services.strategies import check_request, choose, get_strategy
+from experiments.services.strategies import check_request, get_strategy
+from experiments.services.strategy_ledger import cap_spend, latest_decision, lock_ledger
+from experiments.services.strategy_serving import candidate, within_cap
 
 DEFAULT_METRICS = {
     "primary": "margin",
@@ -51,8 +73,69 @@ class ExperimentDecision:
     decision: Decision | None
 
 
+@dataclass(frozen=True)
+class _Served:
+    """What a variant serves before the share: arm, bucket, propensity, value, cost, source."""
+
+    incentive_id: int | None
+    bucket: str
+    propensity: float
+    expected_value: float
+    expected_cost: float
+    source: str
+    batch_run: int | None = None
+    reused: str | None = None  # the strategy's own decision repeated (its decision_id)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def _repeat(own: Decision) -> _Served:
+    return _Served(
+        own.incentive_id,
+        own.bucket,
+        own.propensity,
+        own.expected_value,
+        own.expected_cost,
+        (own.context or {}).get("source", "batch"),
+        own.batch_run,
+        own.decision_id,
+    )
+
+
+def _strategy_served(
+    session: Session, strategy: Strategy, unit_id: str, features: Mapping[str, Any] | None
+) -> _Served:
+    """The strategy's own current decision for the unit, else a new draw (the online model's
+    when ``features`` cover the plan's model columns, else the fallback's) under the hard cap."""
+    own = latest_decision(session, strategy, unit_id)
+    if own is not None:
+        return _repeat(own)  # in the strategy's ledger already: no lock, no cap
+    drawn = candidate(session, strategy, unit_id, features)  # model work before the lock
+    lock = lock_ledger(session, strategy)
+    own = latest_decision(session, strategy, unit_id)  # a batch run or /decide while we waited
+    if own is not None:
+        return _repeat(own)
+    issued = within_cap(drawn, lock.budget, cap_spend(session, strategy))
+    arm = issued.arm
+    return _Served(
+        drawn.arm_ids[arm] if arm >= 0 else None,
+        drawn.bucket,
+        issued.propensity,
+        float(drawn.value[arm]) if arm >= 0 else 0.0,
+        float(drawn.cost[arm]) if arm >= 0 else 0.0,
+        drawn.source,
+        lock.batch_run,
+        None,
+        issued.context,
+    )
+
+
 def _variant_decision(
-    session: Session, experiment: Experiment, variant: Variant, unit_id: str, share: float
+    session: Session,
+    experiment: Experiment,
+    variant: Variant,
+    unit_id: str,
+    share: float,
+    features: Mapping[str, Any] | None,
 ) -> tuple[Decision, Strategy | None]:
     strategy = session.get(Strategy, variant.strategy_id) if variant.strategy_id else None
     if strategy is not None:
@@ -62,37 +145,33 @@ def _variant_decision(
                 f"strategy {strategy.key!r} of variant {variant.key!r} is {strategy.status}; "
                 "activate it (or stop the experiment)",
             )
-        choice = choose(session, strategy, unit_id)
-        incentive_id, bucket, p = choice.incentive_id, choice.bucket, choice.propensity
-        value, cost, source = choice.expected_value, choice.expected_cost, choice.source
+        served = _strategy_served(session, strategy, unit_id, features)
     elif variant.incentive_id is not None:
-        incentive_id, bucket, p, value, cost, source = (
-            variant.incentive_id,
-            "exploit",
-            1.0,
-            0.0,
-            0.0,
-            "variant",
-        )
+        served = _Served(variant.incentive_id, "exploit", 1.0, 0.0, 0.0, "variant")
     else:
-        incentive_id, bucket, p, value, cost, source = None, "holdout", 1.0, 0.0, 0.0, "variant"
+        served = _Served(None, "holdout", 1.0, 0.0, 0.0, "variant")
+    context: dict[str, Any] = {
+        "source": "experiment",
+        "variant_share": share,
+        "variant_propensity": served.propensity,
+        "variant_source": served.source,
+    }
+    if strategy is not None:
+        context = {**context, **served.context, "reused_decision": served.reused}
     decision = Decision(
         decision_id=uuid.uuid4().hex,
         strategy_id=strategy.id if strategy else None,
         experiment_id=experiment.id,
         variant_id=variant.id,
         unit_id=unit_id,
-        incentive_id=incentive_id,
-        bucket=bucket,
-        propensity=share * p,
-        expected_value=value,
-        expected_cost=cost,
-        context={
-            "source": "experiment",
-            "variant_share": share,
-            "variant_propensity": p,
-            "variant_source": source,
-        },
+        incentive_id=served.incentive_id,
+        bucket=served.bucket,
+        propensity=share * served.propensity,
+        expected_value=served.expected_value,
+        expected_cost=served.expected_cost,
+        context=context,
+        batch_run=served.batch_run,
+        reused_decision_id=served.reused,
     )
     return decision, strategy
 
@@ -135,7 +214,7 @@ def decide_in_experiment(
     total = sum(v.weight for v in experiment.variants)
     forced = served[0].reason == "forced"
     share = 1.0 if forced else variant.weight / total
-    decision, strategy = _variant_decision(session, experiment, variant, unit_id, share)
+    decision, strategy = _variant_decision(session, experiment, variant, unit_id, share, features)
     decision.context = {**(decision.context or {}), "features": dict(features or {})}
     if not forced:
         session.add(decision)

@@ -1,11 +1,12 @@
 """Serving a strategy's decision to a unit its batch never decided: model or fallback, priced,
 within the budget.
 
-Layer: ``experiments.services`` (``strategies.choose`` and ``strategies.decide`` call it; it never
-commits). Every path draws through the same holdout / explore buckets (``allocate`` / ``Policy``
-with the salt ``strategy:<key>`` and hash version 2) over the approved arms in the strategy's
-order, so a unit lands in the same bucket whichever path serves it and every decision logs the
-probability of its arm, usable for off-policy evaluation:
+Layer: ``experiments.services`` (``strategies.choose``, ``strategies.decide`` and the strategy
+variants of ``strategy_experiments`` call it; it never commits). Every path draws through the
+same holdout / explore buckets (``allocate`` / ``Policy`` with the salt ``strategy:<key>`` and
+hash version 2) over the approved arms in the strategy's order, so a unit lands in the same
+bucket whichever path serves it and every decision logs the probability of its arm, usable for
+off-policy evaluation:
 
 - ``online-model``: the request's features cover the model columns of the last batch plan
   (``experiments.services.online_scoring``): each arm's value and expected spend from the batch
@@ -21,14 +22,19 @@ probability of its arm, usable for off-policy evaluation:
   (``per_order_max``) is counted, and an uncapped one counts 0 (``cost_basis`` in the context says
   ``percentage_not_counted``), so the hard cap cannot bound it.
 
-Hard budget cap (``serve``): a new decision is issued only if the ledger's planned spend (the
-strategy's own logged decisions, as in ``strategies.spend_summary``) plus its expected cost stays
-within the budget (``experiments.strategy.serve_within_cap``); otherwise the unit gets no
-incentive, its bucket unchanged, the context marks ``budget_exhausted`` with what was withheld,
-and the propensity is the capped policy's (none takes the probability of every arm that does not
-fit). Online spend therefore never takes the ledger past the budget (a batch run replaces the
-ledger with its own plan). The ledger is read and the decision written in the caller's
-transaction, after ``lock_ledger``:
+Hard budget cap (``serve``, and ``within_cap`` for a strategy variant's new draw): a new decision
+is issued only if the spend the cap sees plus its expected cost stays within the budget
+(``experiments.strategy.serve_within_cap``). That spend (``strategy_ledger.cap_spend``) is the
+strategy's current ledger — its latest batch run's decisions plus the online decisions after it,
+as in ``strategies.spend_summary`` — plus the decisions its experiment variants drew anew in the
+same run (a variant decision that repeated an own decision is in the ledger once). Otherwise the
+unit gets no incentive, its bucket unchanged, the context marks ``budget_exhausted`` with what
+was withheld (``withheld``) and the ledger at that moment (``budget_cap``), and the propensity is
+the capped policy's (none takes the probability of every arm that does not fit). New decisions
+therefore never take that spend past the budget (a batch run starts a new ledger with its own
+plan, superseding the old rows without deleting them). The spend is read and the decision
+written in the caller's transaction, after ``lock_ledger`` (``strategy_ledger``; a batch run
+takes the same lock before it logs its decisions, so new decisions wait for it to commit):
 
 - PostgreSQL: ``SELECT ... FOR UPDATE`` of the strategy's row serializes new decisions of one
   strategy until the transaction ends; under READ COMMITTED (the default) the ledger read after
@@ -40,7 +46,8 @@ transaction, after ``lock_ledger``:
   same way (waiting up to the busy timeout, 30 s).
 
 The cost of the guarantee: new decisions of one strategy are serialized for the rest of their
-request's transaction, and each sums the ledger (a repeated decision takes no lock).
+request's transaction, and each sums the ledger and the variants' new draws of the current run
+(a repeated decision takes no lock).
 """
 
 from __future__ import annotations
@@ -51,14 +58,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from experiments.db import Decision, Incentive, Strategy
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import cost_model
 from experiments.services import online_scoring
-from experiments.services.strategies import latest_decision, own_decisions
+from experiments.services.strategy_ledger import cap_spend, latest_decision, lock_ledger
 from experiments.strategy import CostModel, Policy, allocate, serve_within_cap
 
 HASH_VERSION = 2
@@ -227,47 +234,23 @@ def candidate(
     return _model(strategy, unit_id, plan, model, row, unknown)
 
 
-def lock_ledger(session: Session, strategy: Strategy) -> float:
-    """Serialize the strategy's new decisions until the transaction ends (module doc); returns
-    its budget as stored now."""
-    row = Strategy.id == strategy.id
-    if session.get_bind().dialect.name != "postgresql":
-        # a no-op write (updated_at kept, so no onupdate) takes SQLite's write lock now
-        session.execute(
-            update(Strategy)
-            .where(row)
-            .values(updated_at=Strategy.updated_at)
-            .execution_options(synchronize_session=False)
-        )
-        return float(session.scalar(select(Strategy.budget).where(row)))
-    return float(session.scalar(select(Strategy.budget).where(row).with_for_update()))
+@dataclass(frozen=True)
+class Issued:
+    """A draw after the hard cap: the arm issued (-1 = none), its propensity under the capped
+    policy, and the context to log (the draw's, plus ``budget_cap`` / ``budget_exhausted`` /
+    ``withheld`` when the cap changed anything)."""
+
+    arm: int
+    propensity: float
+    context: dict[str, Any]
 
 
-def ledger_spend(session: Session, strategy: Strategy) -> float:
-    """Planned spend of the strategy's own decisions (the ledger of ``spend_summary``)."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(Decision.expected_cost), 0.0)).where(*own_decisions(strategy))
-    )
-    return float(total or 0.0)
-
-
-def serve(
-    session: Session, strategy: Strategy, unit_id: str, features: Mapping[str, Any] | None
-) -> Decision:
-    """Draw, cap by the ledger and log the unit's new decision (module doc).
-
-    Returns the unit's logged decision instead when a concurrent request logged one first.
-    """
-    drawn = candidate(session, strategy, unit_id, features)  # model work before the lock
-    budget = lock_ledger(session, strategy)
-    logged = latest_decision(session, strategy, unit_id)
-    if logged is not None:
-        return logged
-    spent = ledger_spend(session, strategy)
+def within_cap(drawn: Candidate, budget: float, spent: float) -> Issued:
+    """``drawn`` capped by ``budget`` given ``spent`` already planned (``serve_within_cap``)."""
     arm, propensity, withheld = serve_within_cap(
         drawn.arm, drawn.propensity, drawn.probabilities, drawn.cost, budget, spent
     )
-    context: dict[str, Any] = {"source": drawn.source, **drawn.context}
+    context: dict[str, Any] = dict(drawn.context)
     if propensity != drawn.propensity or withheld:
         context["budget_cap"] = {"planned_spend": spent, "budget": budget}
     if withheld:
@@ -278,17 +261,35 @@ def serve(
             "expected_cost": drawn.expected_cost,
             "propensity": drawn.propensity,
         }
-    context["features"] = dict(features or {})
+    return Issued(arm, propensity, context)
+
+
+def serve(
+    session: Session, strategy: Strategy, unit_id: str, features: Mapping[str, Any] | None
+) -> Decision:
+    """Draw, cap by the ledger and log the unit's new decision (module doc).
+
+    Returns the unit's logged decision instead when a concurrent request logged one first.
+    """
+    drawn = candidate(session, strategy, unit_id, features)  # model work before the lock
+    lock = lock_ledger(session, strategy)
+    logged = latest_decision(session, strategy, unit_id)
+    if logged is not None:
+        return logged
+    issued = within_cap(drawn, lock.budget, cap_spend(session, strategy))
+    arm = issued.arm
+    context = {"source": drawn.source, **issued.context, "features": dict(features or {})}
     decision = Decision(
         decision_id=uuid.uuid4().hex,
         strategy_id=strategy.id,
         unit_id=unit_id,
         incentive_id=drawn.arm_ids[arm] if arm >= 0 else None,
         bucket=drawn.bucket,
-        propensity=propensity,
+        propensity=issued.propensity,
         expected_value=float(drawn.value[arm]) if arm >= 0 else 0.0,
         expected_cost=float(drawn.cost[arm]) if arm >= 0 else 0.0,
         context=context,
+        batch_run=lock.batch_run,
     )
     session.add(decision)
     session.flush()

@@ -1,9 +1,10 @@
 """Serve a strategy's decisions for one simulated period and measure what it earned.
 
-Used by the demo: the shop's users arrive in random order; the spend ledger issues an incentive
-only while the realized spend so far plus the worst case of this one stays within the budget (a
-hard cap: no incentive once the budget is spent); the realized 30-day outcomes are drawn from the
-simulator. The strategy's incremental profit is measured against its own no-incentive holdout (as
+Used by the demo: the strategy's current ledger (its latest batch run's decisions and the online
+ones after it; superseded runs and experiments' decisions are not this period's) is the plan; the
+shop's users arrive in random order; the spend ledger issues an incentive only while the realized
+spend so far plus the worst case of this one stays within the budget (a hard cap: no incentive
+once the budget is spent); the realized 30-day outcomes are drawn from the simulator. The strategy's incremental profit is measured against its own no-incentive holdout (as
 it would be in production) and compared, on the same users and budget, with the blanket winner
 (the experiment's winner given to as many users as the budget allows) and with no incentive.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from experiments.db import Decision, Incentive
 from experiments.services.strategies import get_strategy
+from experiments.services.strategy_ledger import own_decisions
 
 if TYPE_CHECKING:
     from experiments.simulation import Shop
@@ -41,9 +43,9 @@ def simulate_period(session: Session, shop: Shop, key: str, *, seed: int = 0) ->
     planned = np.zeros(shop.n_users, dtype=np.int64)
     bucket = np.full(shop.n_users, "exploit", dtype=object)
     for unit, incentive_id, b in session.execute(
-        select(Decision.unit_id, Decision.incentive_id, Decision.bucket).where(
-            Decision.strategy_id == strategy.id
-        )
+        select(Decision.unit_id, Decision.incentive_id, Decision.bucket)
+        .where(*own_decisions(strategy))
+        .order_by(Decision.id)  # a later online decision of a unit is the one it got
     ):
         if unit in index:
             arm = shop.arms.index(incentive_keys[incentive_id]) if incentive_id else 0

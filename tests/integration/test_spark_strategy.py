@@ -190,7 +190,13 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     strategy = strategies.get_strategy(db_session, "spark-db")
     assert strategy.config["engine"] == "spark" and strategy.config["decisions_path"] == output
     assert "frontier" not in strategy.config
+    # the Parquet folder is the Spark run's log: the table and the ledger's run are untouched
+    assert strategy.batch_run == 0
+    assert (
+        db_session.scalars(select(Decision).where(Decision.strategy_id == strategy.id)).all() == []
+    )
     plan_single = run_strategy(db_session, "spark-db", pd.read_parquet(path))
+    assert strategy.batch_run == 1
 
     keys = {i.id: i.key for i in db_session.scalars(select(Incentive))}
     logged = pd.DataFrame(

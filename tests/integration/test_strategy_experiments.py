@@ -24,8 +24,10 @@ N_UNITS = 600
 
 
 def batch_decisions(session, strategy: Strategy, n: int) -> dict[str, Decision]:  # type: ignore[no-untyped-def]
-    """What `liftlab strategy run` logs: one decision per unit (here the even units only)."""
+    """What `liftlab strategy run` logs: one decision per unit (here the even units only), as the
+    strategy's next batch run."""
     ids = {i.key: i.id for i in session.scalars(select(Incentive))}
+    strategy.batch_run += 1
     out = {}
     for i in range(0, n, 2):
         arm = ("discount_10", "coupon_5", None)[i % 3]
@@ -39,6 +41,7 @@ def batch_decisions(session, strategy: Strategy, n: int) -> dict[str, Decision]:
             expected_value=2.0,
             expected_cost=1.5 if arm else 0.0,
             context={"source": "batch"},
+            batch_run=strategy.batch_run,
         )
         session.add(decision)
         out[decision.unit_id] = decision
@@ -85,6 +88,8 @@ def test_experiment_of_strategies_has_holdout_winner_and_strategy_variants(
 
 def test_decide_serves_each_variant_and_logs_its_propensity(db_session, running) -> None:
     experiment, strategy, batch = running
+    # room for every new draw (the hard cap on strategy variants: test_variant_draws_are_capped)
+    strategies.update_strategy(db_session, "targeting", {"budget": 1e6}, actor="test")
     config = experiments.assignment_config(experiment)
     keys = {i.id: i.key for i in db_session.scalars(select(Incentive))}
     counts = {"holdout": 0, "winner": 0, "targeted": 0}
@@ -110,10 +115,16 @@ def test_decide_serves_each_variant_and_logs_its_propensity(db_session, running)
                 assert d.incentive_id == batch[unit].incentive_id
                 assert d.propensity == pytest.approx(0.5 * 0.9)
                 assert d.expected_cost == batch[unit].expected_cost
-            else:  # the strategy's fallback through its own buckets
+                reused = batch[unit].decision_id
+                assert d.reused_decision_id == d.context["reused_decision"] == reused
+            else:  # the strategy's fallback through its own buckets (no plan, no features)
                 choice = strategies.choose(db_session, strategy, unit)
                 assert (d.incentive_id, d.bucket) == (choice.incentive_id, choice.bucket)
                 assert d.propensity == pytest.approx(0.5 * choice.propensity)
+                assert d.reused_decision_id is None and d.context["reused_decision"] is None
+                assert d.context["variant_source"] == "online-fallback"
+                assert d.context["online_reason"] == "no_batch_plan"
+                assert "budget_cap" not in d.context
     # the split follows the weights (binomial 99.9% band)
     for variant, weight in (("holdout", 0.2), ("winner", 0.3), ("targeted", 0.5)):
         assert abs(counts[variant] - weight * N_UNITS) <= 3.3 * np.sqrt(

@@ -53,6 +53,7 @@ def test_downgrade_keeps_strategy_decisions_and_upgrade_restores_the_columns(
                     unit_id="u",
                     bucket="exploit",
                     propensity=0.5,
+                    batch_run=0 if experiment_id is None else None,  # head's ledger (0005)
                 )
             )
     engine.dispose()

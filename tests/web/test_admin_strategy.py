@@ -58,6 +58,7 @@ def spring(app):  # type: ignore[no-untyped-def]
                 expected_value=2.0 if i % 3 else 0.0,
                 expected_cost=1.5 if i % 3 else 0.0,
                 decided_at=start + dt.timedelta(minutes=i),
+                batch_run=0,  # the strategy's current run: no batch run logged yet
             )
             for i in range(230)
         )
@@ -98,6 +99,47 @@ def test_viewer_sees_plan_frontier_calibration_log_and_ledger(client, auth, spri
     refused = client.post("/strategy/spring", data={"csrf_token": token, "budget": "9"})
     assert refused.status_code == 403
     assert client.get("/strategy/nope").status_code == 404
+
+
+def test_the_log_shows_earlier_runs_and_a_units_history(client, auth, spring) -> None:
+    """A later batch run supersedes the fixture's run 0: the page shows the current ledger, an
+    earlier run with ?run=, one unit across runs and experiments with ?unit=; a bad run is a 400."""
+    with spring.extensions["liftlab.sessions"].begin() as session:
+        strategy = session.scalar(select(Strategy).where(Strategy.key == "spring"))
+        strategy.batch_run = 1
+        start = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+        session.add_all(
+            Decision(
+                decision_id=f"r1-{i}",
+                strategy_id=strategy.id,
+                unit_id=f"user-{i:04d}",
+                bucket="holdout",
+                propensity=0.05,
+                context={"source": "batch"},
+                decided_at=start + dt.timedelta(minutes=i),
+                batch_run=1,
+            )
+            for i in range(3)
+        )
+    auth.login("viewer@example.com", "viewer")
+    page = client.get("/strategy/spring").get_data(as_text=True)
+    ledger = page[page.index('id="ledger"') : page.index('id="decisions"')]
+    assert re.search(r"none</td><td>holdout</td><td>3</td>", ledger) and "discount_10" not in ledger
+    assert "batch run 1 and the online decisions after it" in ledger
+    log = page[page.index('id="decisions"') :]
+    assert "batch run 1 (current ledger) · latest 3 of 3" in log
+    earlier = client.get("/strategy/spring?run=0").get_data(as_text=True)
+    earlier = earlier[earlier.index('id="decisions"') :]
+    assert "batch run 0 (superseded by run 1) · latest 200 of 230" in earlier
+    assert 'href="/strategy/spring?page=2&amp;run=0#decisions"' in earlier
+    unit = client.get("/strategy/spring?unit=user-0001").get_data(as_text=True)
+    unit = unit[unit.index('id="decisions"') :]
+    assert "unit user-0001, every batch run and experiment · latest 2 of 2" in unit
+    assert unit.count("<tr><td>2026-11-0") == 2
+    for bad, reason in (("2", "has batch runs 0 to 1"), ("-1", "not a run number")):
+        refused = client.get(f"/strategy/spring?run={bad}")
+        assert refused.status_code == 400 and "run: " in refused.get_data(as_text=True)
+        assert reason in refused.get_data(as_text=True)
 
 
 def form_data(token: str, **changes: Any) -> dict[str, Any]:

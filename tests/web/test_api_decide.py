@@ -152,6 +152,29 @@ def test_decide_in_a_strategy_experiment_serves_and_logs_the_variant(client, key
     assert rule["variations"] == ["none", "coupon_5", "strategy:targeting"]
 
 
+def test_a_strategy_variant_is_capped_by_the_strategys_budget(client, keys, app) -> None:
+    """Budget 5: the first coupon the strategy variant draws fits, later ones are withheld (no
+    incentive, budget_exhausted, the capped propensity times the share); 10% off costs 0."""
+    with app.extensions["liftlab.sessions"].begin() as session:
+        strategies.update_strategy(session, "targeting", {"budget": 5.0}, actor="test")
+    bodies = [
+        decide(client, keys["app"], {"experiment": "strategy-ab", "unit_id": f"v-{i}"}).get_json()
+        for i in range(90)
+    ]
+    targeted = [b for b in bodies if b["variant"] == "targeted"]
+    coupons = [b for b in targeted if b["incentive"] and b["incentive"]["key"] == "coupon_5"]
+    exhausted = [b for b in targeted if b["budget_exhausted"]]
+    assert len(coupons) == 1 and coupons[0]["expected_cost"] == 5.0
+    assert exhausted and all(b["incentive"] is None for b in exhausted)
+    assert targeted.index(exhausted[0]) > targeted.index(coupons[0])
+    for b in exhausted:  # none takes the withheld coupon's probability too
+        assert b["propensity"] == pytest.approx(0.33 * (0.1 + 0.2 / 3 + 0.7 + 0.2 / 3))
+    assert not any(b["budget_exhausted"] for b in bodies if b["variant"] != "targeted")
+    with app.extensions["liftlab.sessions"]() as session:
+        ledger = strategies.spend_summary(session, "targeting")
+    assert (ledger["planned_spend"], ledger["variant_spend"]) == (0.0, 5.0)
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [

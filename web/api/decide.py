@@ -4,7 +4,7 @@ Under a strategy (``strategy``: its batch decision, else a new one — the onlin
 ``features`` cover the model's columns, else the fallback's — through the same buckets and within
 the budget, see ``experiments.services.strategy_serving``), or in an experiment whose variants are
 strategies (``experiment``: the unit is assigned, then served its variant's decision — the
-strategy's, the variant's incentive, or none).
+strategy's, drawn and capped as under ``strategy``, the variant's incentive, or none).
 """
 
 from __future__ import annotations
@@ -113,7 +113,11 @@ PATHS["/decide"] = {
             "Feature values of the model's columns must be finite numbers (numeric columns) or "
             "strings (categorical; a level never seen in training scores as 'unknown'); a bad one "
             "is a 400 whose `field` is `features.<column>`, with every bad column in `errors`; "
-            "at most 200 keys, NaN and infinities refused. Nothing is written on a 4xx."
+            "at most 200 keys, NaN and infinities refused. Nothing is written on a 4xx. In an "
+            "experiment, a strategy variant serves the strategy's own logged decision, else a "
+            "new one drawn and capped as above (the same model, features and budget; "
+            "`budget_exhausted` when withheld), with `propensity` = the variant's share times "
+            "the strategy's."
         ),
         request={
             "type": "object",

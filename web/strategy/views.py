@@ -2,7 +2,8 @@
 decision log, spend ledger) and saving its configuration.
 
 Batch decisions are a job (``liftlab strategy run KEY --population PATH``); these pages show what
-the last run planned and decided, and the command to run again.
+the last run planned and decided (the current ledger), earlier runs' logs (``?run=N``) and one
+unit's decisions across runs and experiments (``?unit=ID``), and the command to run again.
 """
 
 from __future__ import annotations
@@ -76,7 +77,13 @@ def _page(strategy: Strategy, form: StrategyForm, status: int = 200) -> tuple[st
         chart=frontier_chart(config.get("frontier") or [], strategy.budget),
         calibration=config.get("calibration") or {},
         source_key=source.key if source else config.get("source_experiment"),
-        decisions=decision_page(session, strategy.id, request.args.get("page", 1, type=int)),
+        decisions=decision_page(
+            session,
+            strategy,
+            request.args.get("page", 1, type=int),
+            batch_run=request.args.get("run") or None,
+            unit_id=(request.args.get("unit") or "").strip()[:200] or None,
+        ),
         ledger=strategies.spend_summary(session, strategy.key),
     )
     return page, status

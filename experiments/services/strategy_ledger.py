@@ -1,0 +1,149 @@
+"""A strategy's decision ledger: which of its logged decisions are current, the lock that
+serializes new ones, and the spend its hard budget cap sees (layer: experiments.services; it only
+reads, except the lock's no-op write on SQLite, and never commits).
+
+Logged decisions are never deleted (their propensities feed off-policy evaluation and holdout
+measurement later). Each local batch run (``experiments.jobs.strategy_run.run_strategy``) takes
+the next ``Strategy.batch_run`` number and logs its decisions with it; every decision served after
+it, online (``strategy_serving.serve``) or through an experiment's strategy variant
+(``strategy_experiments``), carries the number current when it was logged. So:
+
+- the **current ledger** (``own_decisions``) is the strategy's own decisions (no experiment) with
+  the current number: the latest batch run's plus the online decisions made after it (before the
+  first run, the online decisions so far, run 0). ``latest_decision``, ``strategies.spend_summary``
+  (the admin ledger, ``liftlab strategy ledger``) and ``ledger_spend`` read it;
+- the **cap** (``cap_spend``) sees the current ledger plus the decisions of the current run that
+  the strategy's variants drew anew (``variant_spend``: ``reused_decision_id`` NULL); a variant
+  decision that repeated the strategy's own decision is already in the ledger and not counted
+  twice. Both ``serve`` and the strategy variants cap against it, so together they never plan
+  past the budget;
+- history stays queryable: ``own_decisions(strategy, batch_run=n)`` is run ``n``'s ledger (the
+  admin decision log's ``?run=``, ``liftlab strategy ledger --run``), ``unit_history`` a unit's
+  decisions across runs and experiments (``?unit=``, ``liftlab strategy history``).
+
+A Spark batch run writes its decisions as Parquet, not into this table: it neither takes a number
+nor changes the ledger (``experiments.jobs.spark_strategy``).
+
+The current number is read by a scalar subquery in the same statement, so a query after
+``lock_ledger`` sees a batch run committed while it waited (PostgreSQL, READ COMMITTED).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from experiments.db import Decision, Strategy
+from experiments.errors import ValidationError
+
+
+def current_run(strategy: Strategy) -> Any:
+    """The strategy's current batch run number as stored now (a scalar subquery)."""
+    return select(Strategy.batch_run).where(Strategy.id == strategy.id).scalar_subquery()
+
+
+def check_run(strategy: Strategy, batch_run: Any, field: str = "batch_run") -> int:
+    """``batch_run`` as a run number of ``strategy`` (0 to its latest), else ``ValidationError``
+    naming ``field``."""
+    if isinstance(batch_run, str) and batch_run.strip().isdigit():
+        batch_run = int(batch_run)
+    if isinstance(batch_run, bool) or not isinstance(batch_run, int):
+        raise ValidationError(field, f"{batch_run!r} is not a run number; give a whole number")
+    if not 0 <= batch_run <= strategy.batch_run:
+        raise ValidationError(
+            field,
+            f"strategy {strategy.key!r} has batch runs 0 to {strategy.batch_run}; give one of them",
+        )
+    return batch_run
+
+
+def own_decisions(strategy: Strategy, batch_run: int | None = None) -> tuple[Any, ...]:
+    """The where-clauses of the strategy's own decisions of run ``batch_run`` (default: the
+    current ledger). Decisions served through an experiment are that experiment's."""
+    run = current_run(strategy) if batch_run is None else batch_run
+    return (
+        Decision.strategy_id == strategy.id,
+        Decision.batch_run == run,
+        Decision.experiment_id.is_(None),
+    )
+
+
+def latest_decision(session: Session, strategy: Strategy, unit_id: str) -> Decision | None:
+    """The unit's latest decision in the strategy's current ledger (not an experiment's)."""
+    return session.scalar(
+        select(Decision)
+        .where(*own_decisions(strategy), Decision.unit_id == unit_id)
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
+
+
+def unit_history(session: Session, strategy: Strategy, unit_id: str) -> list[Decision]:
+    """Every decision of ``strategy`` logged for the unit, newest first: superseded runs, online
+    decisions and those served through its experiment variants."""
+    return list(
+        session.scalars(
+            select(Decision)
+            .where(Decision.strategy_id == strategy.id, Decision.unit_id == unit_id)
+            .order_by(Decision.id.desc())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LedgerLock:
+    """What ``lock_ledger`` read under the lock: the budget and the current batch run."""
+
+    budget: float
+    batch_run: int
+
+
+def lock_ledger(session: Session, strategy: Strategy) -> LedgerLock:
+    """Serialize the strategy's new decisions (and batch runs) until the transaction ends
+    (``experiments.services.strategy_serving``); returns its budget and run as stored now."""
+    row = Strategy.id == strategy.id
+    columns = select(Strategy.budget, Strategy.batch_run).where(row)
+    if session.get_bind().dialect.name != "postgresql":
+        # a no-op write (updated_at kept, so no onupdate) takes SQLite's write lock now
+        session.execute(
+            update(Strategy)
+            .where(row)
+            .values(updated_at=Strategy.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        budget, batch_run = session.execute(columns).one()
+    else:
+        budget, batch_run = session.execute(columns.with_for_update()).one()
+    return LedgerLock(float(budget), int(batch_run))
+
+
+def _sum_cost(session: Session, *where: Any) -> float:
+    total = session.scalar(
+        select(func.coalesce(func.sum(Decision.expected_cost), 0.0)).where(*where)
+    )
+    return float(total or 0.0)
+
+
+def ledger_spend(session: Session, strategy: Strategy) -> float:
+    """Planned spend of the current ledger (``strategies.spend_summary``'s ``planned_spend``)."""
+    return _sum_cost(session, *own_decisions(strategy))
+
+
+def variant_spend(session: Session, strategy: Strategy) -> float:
+    """Planned spend of the current run's decisions that the strategy's experiment variants drew
+    anew (those that repeated an own decision are in the ledger already)."""
+    return _sum_cost(
+        session,
+        Decision.strategy_id == strategy.id,
+        Decision.batch_run == current_run(strategy),
+        Decision.experiment_id.is_not(None),
+        Decision.reused_decision_id.is_(None),
+    )
+
+
+def cap_spend(session: Session, strategy: Strategy) -> float:
+    """What the hard cap counts as planned: the current ledger plus new variant draws."""
+    return ledger_spend(session, strategy) + variant_spend(session, strategy)
