@@ -15,7 +15,7 @@ would count such rows in the ledger again, and dropping them would lose logged p
 
 Revision ID: 0005_decision_batch_runs
 Revises: 0004_model_run_provenance
-Create Date: 2026-12-03 09:00:00
+Create Date: 2026-12-02 07:30:00
 """
 
 from collections.abc import Sequence
