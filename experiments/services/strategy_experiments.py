@@ -287,6 +287,21 @@ def create_strategy_experiment(
     return experiments.create_experiment(session, spec, actor=actor)
 
 
+def experiments_testing(session: Session, strategy: Strategy) -> list[Experiment]:
+    """The experiments with a variant that is ``strategy``, newest first."""
+    return list(
+        session.scalars(
+            select(Experiment)
+            .where(
+                Experiment.id.in_(
+                    select(Variant.experiment_id).where(Variant.strategy_id == strategy.id)
+                )
+            )
+            .order_by(Experiment.id.desc())
+        )
+    )
+
+
 def decision_summary(session: Session, key: str) -> dict[str, Any]:
     """Decisions served through experiment ``key``: units, incentive and bucket per variant."""
     experiment = experiments.get_experiment(session, key)

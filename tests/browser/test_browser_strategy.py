@@ -1,7 +1,8 @@
 """End to end in headless chromium: an analyst opens a strategy from the navigation, changes its
 budget (a bad value first: the error shows next to the field, the input is kept), saves, and sees
 the page update: the flash, the new budget on the profit-frontier chart, the stale-plan notice. A
-viewer sees the configuration read-only.
+viewer sees the configuration read-only. An analyst A/B-tests the strategy from its page (shares
+that do not sum to 1 first) and lands on the new draft experiment, whose variants name it.
 
 SQLite only (see conftest.py).
 """
@@ -72,3 +73,23 @@ def test_analyst_changes_the_budget_and_sees_the_page_update(spring, login) -> N
     viewer.goto("/strategy/spring")
     expect(viewer.locator("#configuration-facts")).to_contain_text("750")
     expect(viewer.get_by_role("button", name="Save configuration")).to_have_count(0)
+
+
+def test_analyst_creates_an_ab_test_of_the_strategy(spring, login) -> None:
+    page = login("ana@example.com", "analyst")
+    page.goto("/strategy/spring")
+    expect(page.locator("#testing-experiments")).to_contain_text("No experiment tests")
+    page.get_by_label("Experiment key").fill("spring-test")
+    page.get_by_label("Share targeted by the strategy").fill("0.5")
+    page.get_by_role("button", name="Create draft experiment").click()
+    expect(page.locator("label.has-error")).to_contain_text("must sum to 1")
+    expect(page.get_by_label("Experiment key")).to_have_value("spring-test")
+    assert page.evaluate(UNLABELLED) == []  # both forms' fields have labels
+
+    page.get_by_label("Share targeted by the strategy").fill("0.33")
+    page.get_by_role("button", name="Create draft experiment").click()
+    expect(page).to_have_title("spring-test · liftlab")
+    expect(page.locator(".flash")).to_contain_text("Created draft experiment spring-test")
+    expect(page.get_by_role("link", name="spring", exact=True)).to_have_count(1)
+    page.get_by_role("link", name="spring", exact=True).click()
+    expect(page.locator("#testing-experiments")).to_contain_text("spring-test")

@@ -232,3 +232,93 @@ def test_frontier_chart_geometry() -> None:
     assert left <= chart.budget_x <= right and top <= chart.budget_y <= bottom
     assert chart.points[0].x == left and chart.points[0].y == chart.zero_y
     assert frontier_chart(FRONTIER[:1], 250.0) is None
+
+
+def ab_data(token: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "csrf_token": token,
+        "key": "spring-ab",
+        "name": "",
+        "holdout_weight": "0.2",
+        "winner_weight": "0.3",
+        "strategy_weight": "0.5",
+        **changes,
+    }
+
+
+def test_analyst_creates_a_draft_ab_test_of_the_strategy(client, auth, spring) -> None:
+    from experiments.db import Experiment
+
+    auth.login("ana@example.com", "analyst")
+    page = client.get("/strategy/spring").get_data(as_text=True)
+    assert 'id="create-ab-test"' in page and "No experiment tests this strategy yet" in page
+    token = auth.csrf_token("/strategy/spring")
+    created = client.post("/strategy/spring/experiment", data=ab_data(token))
+    assert created.status_code == 302, created.get_data(as_text=True)
+    assert created.headers["Location"].endswith("/experiments/spring-ab")
+    detail = client.get("/experiments/spring-ab").get_data(as_text=True)
+    assert "Created draft experiment spring-ab testing strategy spring" in detail
+    assert 'href="/strategy/spring"' in detail and "per-user decisions under its budget" in detail
+    with spring.extensions["liftlab.sessions"]() as session:
+        experiment = session.scalar(select(Experiment).where(Experiment.key == "spring-ab"))
+        assert experiment is not None and experiment.status == "draft"
+        variants = [
+            (v.key, v.weight, v.incentive_id is not None, v.strategy_id is not None)
+            for v in experiment.variants
+        ]
+        assert variants == [
+            ("holdout", 0.2, False, False),
+            ("winner", 0.3, True, False),
+            ("targeted", 0.5, False, True),
+        ]
+        entry = session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "experiment.create").limit(1)
+        )
+        assert entry is not None and entry.actor == "ana@example.com"
+    page = client.get("/strategy/spring").get_data(as_text=True)
+    listed = re.search(r'<ul id="testing-experiments">(.*?)</ul>', page, re.S)
+    assert listed and 'href="/experiments/spring-ab"' in listed.group(1)
+
+
+def test_a_bad_ab_test_is_refused_with_the_error_next_to_the_field(client, auth, spring) -> None:
+    from experiments.db import Experiment
+
+    auth.login("ana@example.com", "analyst")
+    token = auth.csrf_token("/strategy/spring")
+    assert client.post("/strategy/spring/experiment", data=ab_data(token)).status_code == 302
+    cases = [
+        ({"key": ""}, "key", "give the new experiment a key"),
+        ({"key": "spring-ab"}, "key", "already exists"),
+        ({"key": "other", "strategy_weight": "0.6"}, "strategy_weight", "must sum to 1"),
+        ({"key": "other", "holdout_weight": "1.5"}, "holdout_weight", "1.5 is outside [0.0, 1.0]"),
+        ({"key": "other", "winner_weight": "half"}, "winner_weight", "Not a valid float value"),
+    ]
+    for changes, field, message in cases:
+        response = client.post("/strategy/spring/experiment", data=ab_data(token, **changes))
+        assert response.status_code == 400, changes
+        page = response.get_data(as_text=True)
+        label = re.search(
+            rf'<label class="field [^"]*has-error">\s*<span>[^<]*</span>\s*<[^>]*id="{field}"'
+            rf"[^>]*>.*?</label>",
+            page,
+            re.S,
+        )
+        assert label and message in label.group(0), (changes, field)
+    with spring.extensions["liftlab.sessions"]() as session:
+        keys = session.scalars(select(Experiment.key)).all()
+    assert keys == ["spring-ab"]  # nothing else was written
+
+
+def test_only_analysts_create_ab_tests_and_csrf_is_required(client, auth, spring) -> None:
+    auth.login("vic@example.com", "viewer")
+    page = client.get("/strategy/spring").get_data(as_text=True)
+    assert 'id="ab-test"' in page and 'id="create-ab-test"' not in page
+    token = auth.csrf_token("/strategy/spring")
+    assert client.post("/strategy/spring/experiment", data=ab_data(token)).status_code == 403
+    auth.login("ana@example.com", "analyst")
+    refused = client.post("/strategy/spring/experiment", data=ab_data(""))
+    assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+    with spring.extensions["liftlab.sessions"]() as session:
+        from experiments.db import Experiment
+
+        assert session.scalar(select(Experiment.id).limit(1)) is None

@@ -1,13 +1,14 @@
-"""The strategy configuration form (CSRF-protected). ``strategies.update_strategy`` validates it."""
+"""The strategy pages' forms (CSRF-protected): the configuration (``strategies.update_strategy``
+validates it) and the A/B test of the strategy (``strategy_experiments.create_strategy_experiment``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import FloatField, SelectField, SelectMultipleField
+from wtforms import FloatField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired
+from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from experiments.db import Incentive, ModelRun
@@ -89,3 +90,37 @@ def initial_data(snapshot: dict[str, Any]) -> dict[str, Any]:
         "fallback": snapshot["fallback"] or "",
         "model_run_id": str(run) if run else "",
     }
+
+
+WEIGHT = {"step": "any", "min": 0, "max": 1}
+
+
+class StrategyExperimentForm(FlaskForm):
+    """A draft experiment: no incentive vs the strategy's winner for everyone vs the strategy."""
+
+    key = StringField(
+        "Experiment key",
+        validators=[InputRequired(message="give the new experiment a key"), Length(max=100)],
+    )
+    name = StringField("Name (optional)", validators=[Optional(), Length(max=200)])
+    holdout_weight = FloatField(
+        "Share with no incentive",
+        default=0.34,
+        validators=[InputRequired(NUMBER)],
+        render_kw=WEIGHT,
+    )
+    winner_weight = FloatField(
+        "Share with the winner for everyone",
+        default=0.33,
+        validators=[InputRequired(NUMBER)],
+        render_kw=WEIGHT,
+    )
+    strategy_weight = FloatField(
+        "Share targeted by the strategy",
+        default=0.33,
+        validators=[InputRequired(NUMBER)],
+        render_kw=WEIGHT,
+    )
+
+    def weights(self) -> tuple[float, float, float]:
+        return (self.holdout_weight.data, self.winner_weight.data, self.strategy_weight.data)

@@ -1,5 +1,6 @@
 """Strategy pages: the list, one strategy (configuration form, plan, frontier, calibration,
-decision log, spend ledger) and saving its configuration.
+decision log, spend ledger, the experiments that test it), saving its configuration, and creating
+a draft A/B test of it (no incentive vs its winner for everyone vs the strategy).
 
 Batch decisions are a job (``liftlab strategy run KEY --population PATH``); these pages show what
 the last run planned and decided (the current ledger), earlier runs' logs (``?run=N``) and one
@@ -16,13 +17,13 @@ from werkzeug.wrappers import Response
 
 from experiments.db import Experiment, Strategy
 from experiments.errors import ConflictError, ValidationError
-from experiments.services import catalog, models, strategies
+from experiments.services import catalog, models, strategies, strategy_experiments
 from web.auth.user import actor, role_required
 from web.db import get_session
 from web.strategy import bp
 from web.strategy.chart import frontier_chart
 from web.strategy.decisions import decision_page
-from web.strategy.forms import StrategyForm, initial_data
+from web.strategy.forms import StrategyExperimentForm, StrategyForm, initial_data
 
 BUCKETS = ("holdout", "explore", "exploit")  # the order of the plan's count_by_bucket
 
@@ -57,7 +58,28 @@ def _form(
     return form
 
 
-def _page(strategy: Strategy, form: StrategyForm, status: int = 200) -> tuple[str, int]:
+# where create_strategy_experiment's error fields land on the A/B test form
+WEIGHT_FIELDS = ("holdout_weight", "winner_weight", "strategy_weight")
+
+
+def _experiment_field(form: StrategyExperimentForm, field: str) -> Any:
+    """The form field that ``create_strategy_experiment``'s error ``field`` is about, or None."""
+    if field in ("key", "name"):
+        return getattr(form, field)
+    for i, name in enumerate(WEIGHT_FIELDS):
+        if field.startswith(f"variants[{i}]"):
+            return getattr(form, name)
+    if field in ("variants", "weights"):
+        return form.strategy_weight
+    return None
+
+
+def _page(
+    strategy: Strategy,
+    form: StrategyForm,
+    status: int = 200,
+    test_form: StrategyExperimentForm | None = None,
+) -> tuple[str, int]:
     session = get_session()
     config = strategy.config or {}
     plan: dict[str, Any] | None = config.get("plan") or None
@@ -85,6 +107,8 @@ def _page(strategy: Strategy, form: StrategyForm, status: int = 200) -> tuple[st
             unit_id=(request.args.get("unit") or "").strip()[:200] or None,
         ),
         ledger=strategies.spend_summary(session, strategy.key),
+        test_form=test_form or StrategyExperimentForm(formdata=None, key=f"{strategy.key}-ab"),
+        experiments=strategy_experiments.experiments_testing(session, strategy),
     )
     return page, status
 
@@ -124,3 +148,39 @@ def configure(key: str) -> Response | tuple[str, int]:
     session.commit()
     flash(f"Saved strategy {key}. Run the strategy job to apply a new budget.", "success")
     return redirect(url_for("strategy.show", key=key))
+
+
+@bp.route("/<key>/experiment", methods=["POST"])
+@role_required("analyst")
+def create_experiment(key: str) -> Response | tuple[str, int]:
+    """A draft experiment testing the strategy; the experiment's page starts it."""
+    session = get_session()
+    strategy = strategies.get_strategy(session, key)
+    snapshot = strategies.snapshot(session, strategy)
+    test_form = StrategyExperimentForm(formdata=request.form)
+    if not test_form.validate_on_submit():
+        return _page(strategy, _form(session, snapshot=snapshot), 400, test_form)
+    try:
+        experiment = strategy_experiments.create_strategy_experiment(
+            session,
+            test_form.key.data.strip(),
+            key,
+            actor=actor(),
+            name=(test_form.name.data or "").strip() or None,
+            weights=test_form.weights(),
+        )
+    except (ValidationError, ConflictError) as exc:
+        session.rollback()
+        field = _experiment_field(test_form, exc.field)
+        if field is None:
+            flash(f"Not created: {exc}", "error")
+        else:
+            field.errors = [*field.errors, exc.message]
+        strategy = strategies.get_strategy(session, key)
+        return _page(strategy, _form(session, snapshot=snapshot), 400, test_form)
+    session.commit()
+    flash(
+        f"Created draft experiment {experiment.key} testing strategy {key}; start it here.",
+        "success",
+    )
+    return redirect(url_for("experiments.detail", key=experiment.key))
