@@ -107,6 +107,12 @@ def set_strategy(key: str, **changes: object) -> None:
 @click.option("--output", help="Spark: folder for the decisions (Parquet).")
 @click.option("--table", help="Spark: a Parquet-backed table instead of --population.")
 @click.option("--spark-master", help="Spark: master URL, e.g. local[4] (default: spark-submit's).")
+@click.option(
+    "--load",
+    is_flag=True,
+    help="Spark: then log the decisions into the database as the strategy's next batch run, "
+    "its current ledger (as `liftlab strategy load` does), in the same transaction.",
+)
 def run(
     key: str,
     population: Path | None,
@@ -115,14 +121,16 @@ def run(
     output: str | None,
     table: str | None,
     spark_master: str | None,
+    load: bool,
 ) -> None:
     """Decide for a whole population in batch and log every decision."""
     if engine == "spark":
-        plan = _run_on_spark(key, population, table, output, margin_rate, spark_master)
+        plan = _run_on_spark(key, population, table, output, margin_rate, spark_master, load)
     else:
-        if population is None or table or output:
+        if population is None or table or output or load:
             raise click.UsageError(
-                "--engine local takes --population FILE (--table and --output are for spark)"
+                "--engine local takes --population FILE (--table, --output and --load are for "
+                "spark)"
             )
         from experiments.jobs.strategy_run import run_strategy
         from experiments.jobs.training_data import load_population
@@ -141,7 +149,7 @@ def run(
         click.echo(f"  {arm}: {users:,} users, spend {spend:,.2f}")
 
 
-def _run_on_spark(key, population, table, output, margin_rate, master):  # type: ignore[no-untyped-def]
+def _run_on_spark(key, population, table, output, margin_rate, master, load):  # type: ignore[no-untyped-def]
     if (population is None) == (table is None) or not output:
         raise click.UsageError("--engine spark takes --output and one of --population, --table")
     if population is not None and not population.exists():
@@ -164,8 +172,43 @@ def _run_on_spark(key, population, table, output, margin_rate, master):  # type:
             margin_rate=margin_rate,
             actor="cli",
         )
+        if load:
+            from experiments.jobs.spark_load import load_decisions
+
+            loaded = load_decisions(session, key, output, actor="cli", option="--output")
     click.echo(f"decisions written to {output}")
+    if load:
+        _echo_loaded(loaded, output)
     return plan
+
+
+def _echo_loaded(loaded, path: str) -> None:  # type: ignore[no-untyped-def]
+    click.echo(
+        f"loaded {loaded.users:,} decisions from {path} as batch run {loaded.batch_run}, the "
+        f"current ledger; planned spend {loaded.spend:,.2f}"
+    )
+
+
+@strategy.command("load")
+@click.argument("key")
+@click.option(
+    "--decisions",
+    "path",
+    required=True,
+    help="Folder written by `liftlab strategy run KEY --engine spark --output DIR`.",
+)
+def load_spark_decisions(key: str, path: str) -> None:
+    """Log a Spark run's decisions (Parquet and its manifest) as KEY's next batch run.
+
+    They become the current ledger: /decide repeats them, the budget cap counts them, `liftlab
+    strategy ledger` shows them. The folder is checked first (files, rows, the plan, and that
+    the strategy is configured as it was planned); nothing is written unless all of it checks.
+    """
+    from experiments.jobs.spark_load import load_decisions
+
+    with transaction() as session:
+        loaded = load_decisions(session, key, path, actor="cli", option="--decisions")
+    _echo_loaded(loaded, path)
 
 
 @strategy.command()

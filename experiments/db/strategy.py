@@ -63,8 +63,8 @@ class Strategy(Base):
     holdout_share: Mapped[float] = mapped_column(default=0.05)
     explore_share: Mapped[float] = mapped_column(default=0.05)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # local batch runs that logged decisions so far (0: none yet); the current ledger is the
-    # decisions carrying this number (``experiments.services.strategy_ledger``)
+    # batch runs that logged decisions so far (local runs and loaded Spark runs; 0: none yet);
+    # the current ledger is the decisions carrying this number (``strategy_ledger``)
     batch_run: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -10,16 +10,19 @@ and propensity — for populations that do not fit one machine:
    and build its hull;
 3. find lambda by distributed bisection (``experiments.jobs.spark_lambda``), then the fill, the
    drops and the budget checks (``experiments.jobs.spark_allocation``);
-4. write the decisions with their propensities as Parquet and record the plan.
+4. write the decisions with their propensities as Parquet, sorted by row, with a manifest
+   beside them (``experiments.jobs.spark_output``), and record the plan.
 
-It never touches the ``decisions`` table: the Parquet folder is the run's decision log
-(``config["decisions_path"]``), the strategy's batch run number is not advanced, and its current
-ledger (``experiments.services.strategy_ledger``: what ``latest_decision``, the spend summary and
-the budget cap read) stays the last local run's decisions plus the online ones after it. Only a
-local run (``liftlab strategy run --engine local``) logs decisions that are served and capped.
+The run itself never touches the ``decisions`` table: the Parquet folder is its decision log
+(``config["decisions_path"]``). Loading that folder (``experiments.jobs.spark_load``:
+``liftlab strategy run --engine spark --load``, or ``liftlab strategy load KEY --decisions DIR``
+later) logs the decisions as the strategy's next batch run, as a local run would have logged
+them, and they become its current ledger (``experiments.services.strategy_ledger``: what
+``/decide`` repeats, the spend summary shows and the budget cap counts). Without the load, the
+strategy's batch run number and current ledger stay as they were.
 
-Run it with ``liftlab strategy run KEY --engine spark --population PATH --output PATH`` or
-through ``spark-submit`` (``platform/spark/submit.sh``).
+Run it with ``liftlab strategy run KEY --engine spark --population PATH --output PATH [--load]``
+or through ``spark-submit`` (``platform/spark/submit-strategy.sh``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from experiments.jobs import spark_allocation as sa
+from experiments.jobs.spark_output import (
+    build_manifest,
+    open_folder,
+    spark_plan_config,
+    write_manifest,
+)
 from experiments.jobs.spark_plan import plan_summary, solve_plan
 from experiments.jobs.spark_scoring import (
     BATCH,
@@ -111,20 +120,25 @@ def decide_population(
 
 
 def write_decisions(decisions: DataFrame, inputs: StrategyInputs, output: str) -> None:
-    """The decision log as Parquet (overwriting ``output``)."""
+    """The decision log as Parquet, sorted by row (overwriting ``output``; columns
+    ``spark_output.COLUMNS``)."""
     from pyspark.sql import functions as F  # noqa: N812 - the pyspark convention
 
+    incentive_id = F.lit(None).cast("long")
+    for j, ident in enumerate(inputs.incentive_ids):
+        incentive_id = F.when(F.col("arm") == j, F.lit(ident).cast("long")).otherwise(incentive_id)
     decisions.select(
         ROW,
         "unit_id",
         "incentive",
+        incentive_id.alias("incentive_id"),
         "bucket",
         "propensity",
         "expected_value",
         "expected_cost",
         F.lit(inputs.key).alias("strategy"),
-        F.lit(inputs.model_run_id).alias("model_run_id"),
-    ).write.mode("overwrite").parquet(output)
+        F.lit(inputs.model_run_id).cast("long").alias("model_run_id"),
+    ).orderBy(ROW).write.mode("overwrite").parquet(output)
 
 
 def run_strategy_spark(
@@ -138,9 +152,11 @@ def run_strategy_spark(
     margin_rate: float = 0.4,
     actor: str = "job",
 ) -> dict[str, Any]:
-    """``run_strategy`` on Spark: decisions to ``output`` (Parquet), the plan into the strategy."""
+    """``run_strategy`` on Spark: decisions to ``output`` (Parquet and its manifest), the plan
+    into the strategy. ``spark_load.load_decisions`` makes them the current ledger."""
     from experiments.services.strategies import get_strategy
 
+    open_folder(output)  # an output pyarrow cannot open fails now, not after the run
     frame = read_population(spark, population, table)
     columns = [c for c in frame.columns if c != ROW]
     inputs, _ = strategy_inputs(session, key, columns, margin_rate=margin_rate)
@@ -149,18 +165,22 @@ def run_strategy_spark(
     users = sum(summary["count_by_bucket"])
     decisions.unpersist()
     strategy = get_strategy(session, key)
-    # not recomputed here: the frontier, and the single run's serving state (its shifts and mean
-    # costs belong to its own plan; without it online decisions use the fallback)
-    config = {k: v for k, v in strategy.config.items() if k not in ("frontier", "online")}
-    plan = {
-        **config,
-        "plan": summary,
-        "model_run_id": inputs.model_run_id,
-        "margin_rate": margin_rate,
-        "engine": "spark",
-        "decisions_path": output,
-    }
-    record_plan(session, strategy, plan, users=users, actor=actor)
+    manifest = build_manifest(
+        inputs,
+        strategy_id=strategy.id,
+        approved=list(strategy.approved_incentives),
+        plan=summary,
+        rows=users,
+    )
+    write_manifest(output, manifest)
+    config = spark_plan_config(
+        strategy.config,
+        summary,
+        model_run_id=inputs.model_run_id,
+        margin_rate=margin_rate,
+        output=output,
+    )
+    record_plan(session, strategy, config, users=users, actor=actor)
     return summary
 
 
@@ -172,15 +192,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--table", help="a Parquet-backed Spark table instead")
     parser.add_argument("--output", required=True, help="folder for the decisions (Parquet)")
     parser.add_argument("--margin-rate", type=float, default=0.4)
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="log the decisions as the strategy's next batch run (its current ledger)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """spark-submit entry point: ``spark_strategy.py KEY --population PATH --output PATH``.
+    """spark-submit entry point: ``spark_strategy.py KEY --population PATH --output PATH
+    [--load]``.
 
-    The database is ``LIFTLAB_DATABASE_URL`` (the strategy is read and its plan recorded there).
+    The database is ``LIFTLAB_DATABASE_URL`` (the strategy is read and its plan recorded there;
+    with ``--load`` the decisions are logged there too, in the same transaction).
     """
     from experiments.db import make_engine, make_session_factory
+    from experiments.jobs.spark_load import load_decisions
     from experiments.settings import load_settings
 
     args = parse_args(argv)
@@ -197,8 +225,14 @@ def main(argv: list[str] | None = None) -> int:
             margin_rate=args.margin_rate,
             actor="spark",
         )
+        if args.load:
+            loaded = load_decisions(
+                session, args.key, args.output, actor="spark", option="--output"
+            )
     engine.dispose()
     print(f"lambda {plan['lambda']:.6g}; spend {plan['spend']:,.2f} of {plan['budget']:,.2f}")
+    if args.load:
+        print(f"loaded {loaded.users:,} decisions as batch run {loaded.batch_run}")
     return 0
 
 

@@ -58,7 +58,9 @@ def cost_model(incentive: Incentive) -> CostModel:
     return CostModel(incentive.key, **fields)
 
 
-def _model_run(session: Session, strategy: Any) -> ModelRun:
+def model_run(session: Session, strategy: Any) -> ModelRun:
+    """The model run the strategy is scored with: its configured run, else the latest succeeded
+    run of its source experiment (a promoted one first)."""
     run = session.get(ModelRun, strategy.model_run_id) if strategy.model_run_id else None
     if run is None:
         run = session.scalar(
@@ -106,7 +108,7 @@ def strategy_inputs(
     from uplift import UpliftModel
 
     strategy = get_strategy(session, key)
-    run = _model_run(session, strategy)
+    run = model_run(session, strategy)
     model = UpliftModel.load(Path(run.artifact_path))
     arms = [a for a in strategy.approved_incentives if a in model.incentives_]
     if not arms:

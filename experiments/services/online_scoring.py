@@ -13,9 +13,9 @@ request's ``features`` hold every feature column of that plan's model run:
   arms, calibration shifts and mean costs. The shifts are population means, so one unit cannot
   recompute them, and the lambda belongs to that plan: without a plan there is no lambda, and the
   unit gets the fallback (a lambda of 0 would give every unit its best positive-value arm
-  whatever it costs, leaving the budget to the hard cap alone). A Spark plan records no serving
-  state (online decisions use the fallback until a single-process run), nor does a plan whose
-  objective has changed since.
+  whatever it costs, leaving the budget to the hard cap alone). A Spark plan, loaded into the
+  ledger or not, records no serving state (online decisions use the fallback until a
+  single-process run), nor does a plan whose objective has changed since.
 - the model is loaded once per process and model run (``load_model``, an LRU cache keyed by run
   id and artifact path); an artifact that cannot be read gives the fallback, logged as a warning.
 

@@ -3,8 +3,9 @@ serializes new ones, and the spend its hard budget cap sees (layer: experiments.
 reads, except the lock's no-op write on SQLite, and never commits).
 
 Logged decisions are never deleted (their propensities feed off-policy evaluation and holdout
-measurement later). Each local batch run (``experiments.jobs.strategy_run.run_strategy``) takes
-the next ``Strategy.batch_run`` number and logs its decisions with it; every decision served after
+measurement later). Each local batch run (``experiments.jobs.strategy_run.run_strategy``), and
+each Spark run loaded into the table (``experiments.jobs.spark_load.load_decisions``), takes the
+next ``Strategy.batch_run`` number and logs its decisions with it; every decision served after
 it, online (``strategy_serving.serve``) or through an experiment's strategy variant
 (``strategy_experiments``), carries the number current when it was logged. So:
 
@@ -21,8 +22,9 @@ it, online (``strategy_serving.serve``) or through an experiment's strategy vari
   admin decision log's ``?run=``, ``liftlab strategy ledger --run``), ``unit_history`` a unit's
   decisions across runs and experiments (``?unit=``, ``liftlab strategy history``).
 
-A Spark batch run writes its decisions as Parquet, not into this table: it neither takes a number
-nor changes the ledger (``experiments.jobs.spark_strategy``).
+A Spark batch run writes its decisions as Parquet (``experiments.jobs.spark_strategy``): until
+they are loaded it neither takes a number nor changes the ledger; loaded, they are a batch run
+like a local one (same rows, ``source: batch``).
 
 The current number is read by a scalar subquery in the same statement, so a query after
 ``lock_ledger`` sees a batch run committed while it waited (PostgreSQL, READ COMMITTED).

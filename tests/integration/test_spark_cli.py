@@ -1,5 +1,6 @@
-"""``liftlab strategy run --engine spark`` arguments, the spark-submit launch spec, and the
-install hint when pyspark is missing (none of these start a JVM)."""
+"""``liftlab strategy run --engine spark`` and ``liftlab strategy load`` arguments, the
+spark-submit launch spec, and the install hint when pyspark is missing (none of these start a
+JVM)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,18 @@ ROOT = Path(__file__).resolve().parents[2]
         (["--engine", "spark", "--output", "o", "--table", "t", "--population", "p"], "one of"),
         (["--engine", "local"], "--population FILE"),
         (["--engine", "local", "--population", "p.parquet", "--output", "o"], "for spark"),
+        (["--engine", "local", "--population", "p.parquet", "--load"], "--load are for spark"),
     ],
 )
 def test_bad_engine_arguments_are_refused_before_any_work(args, message) -> None:  # type: ignore[no-untyped-def]
     result = CliRunner().invoke(cli, ["strategy", "run", "some-strategy", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_load_needs_the_decisions_folder() -> None:
+    result = CliRunner().invoke(cli, ["strategy", "load", "some-strategy"])
+    assert result.exit_code == 2 and "--decisions" in result.output
 
 
 def test_missing_population_names_the_option(tmp_path: Path) -> None:
@@ -75,6 +82,7 @@ def test_the_submit_script_passes_arguments_the_job_accepts() -> None:
     args = spark_strategy.parse_args(job_args)
     assert args.key == "example-STRATEGY" and args.output == "decisions"
     assert args.population == "population.parquet" and args.table is None
-    assert args.margin_rate == 0.4
+    assert args.margin_rate == 0.4 and args.load is False
+    assert spark_strategy.parse_args([*job_args, "--load"]).load is True
     launcher = " ".join(command[:app])
     assert "spark.python.worker.reuse=true" in launcher and "--master" in launcher

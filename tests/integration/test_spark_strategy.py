@@ -2,7 +2,9 @@
 
 Reference: the single-process path (``experiments.jobs.strategy_run``: the functions that
 ``run_strategy`` chains, and ``run_strategy`` itself with its database log). Identity means the
-same arm, bucket and propensity for every user, and the same lambda and spend.
+same arm, bucket and propensity for every user, and the same lambda and spend; loaded into the
+database (``spark_load``, ``--load``), the Spark run's decisions are the rows ``run_strategy``
+logs, column for column and in the same order.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,43 +149,86 @@ def test_spark_decides_like_the_single_process_run(spark, shop_model, tmp_path_f
     assert got["incentive"].isna().sum() == (ref.arm < 0).sum()
 
 
-def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
-    spark, shop_model, db_session, tmp_path_factory
-):  # type: ignore[no-untyped-def]
-    """Both backends: the strategy, model run and catalog come from the database; the single
-    run's decision table and the Spark run's Parquet log agree user for user."""
-    from sqlalchemy import select
-
-    from experiments.db import Decision, Incentive, ModelRun
-    from experiments.jobs.spark_strategy import run_strategy_spark
-    from experiments.jobs.strategy_run import run_strategy
+def spark_db_strategy(session, shop_model, key: str = "spark-db"):  # type: ignore[no-untyped-def]
+    """An active strategy scored by the shop model, from the database, budget binding."""
+    from experiments.db import ModelRun
     from experiments.services import catalog, demo_data, strategies
 
     folder, features = shop_model
-    path = population_folder(tmp_path_factory, 20_000, seed=6)
-    catalog.ensure_defaults(db_session, demo_data.default_incentive_specs())
+    catalog.ensure_defaults(session, demo_data.default_incentive_specs())
     run = ModelRun(
         architecture="dragonnet",
         status="succeeded",
         artifact_path=str(folder),
         metrics={"features": features},
     )
-    db_session.add(run)
-    db_session.flush()
+    session.add(run)
+    session.flush()
     strategies.create_strategy(
-        db_session,
+        session,
         {
-            "key": "spark-db",
+            "key": key,
             "budget": 15_000.0,
             "objective": "revenue",
             "approved_incentives": ARMS,
+            "fallback": "coupon_5",
             "holdout_share": 0.05,
             "explore_share": 0.05,
+            "status": "active",
             "model_run_id": run.id,
             "config": {"calibration": {"discount_20": {"experiment_ate": 0.03}}},
         },
         actor="test",
     )
+    return run
+
+
+def logged_rows(session, strategy_id: int, batch_run: int) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """A batch run's decisions as stored, in the order they were logged."""
+    from sqlalchemy import select
+
+    from experiments.db import Decision
+
+    session.expire_all()
+    query = (
+        select(Decision)
+        .where(Decision.strategy_id == strategy_id, Decision.batch_run == batch_run)
+        .order_by(Decision.id)
+    )
+    return [
+        (
+            d.unit_id,
+            d.incentive_id,
+            d.bucket,
+            d.propensity,
+            d.expected_value,
+            d.expected_cost,
+            d.context,
+            d.experiment_id,
+        )
+        for d in session.scalars(query)
+    ]
+
+
+def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
+    spark, shop_model, db_session, tmp_path_factory
+):  # type: ignore[no-untyped-def]
+    """Both backends: the strategy, model run and catalog come from the database; the Spark
+    run's Parquet log, loaded as a batch run, is the single run's decision log row for row."""
+    import json
+
+    from sqlalchemy import select
+
+    from experiments.db import Decision, Incentive
+    from experiments.jobs.spark_load import load_decisions
+    from experiments.jobs.spark_output import MANIFEST
+    from experiments.jobs.spark_strategy import run_strategy_spark
+    from experiments.jobs.strategy_run import run_strategy
+    from experiments.services import strategies
+    from experiments.services.strategy_ledger import cap_spend, latest_decision
+
+    run = spark_db_strategy(db_session, shop_model)
+    path = population_folder(tmp_path_factory, 20_000, seed=6)
     output = str(tmp_path_factory.mktemp("decisions") / "spark-db")
     plan_spark = run_strategy_spark(
         db_session, "spark-db", spark, output=output, population=str(path)
@@ -195,18 +241,37 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     assert (
         db_session.scalars(select(Decision).where(Decision.strategy_id == strategy.id)).all() == []
     )
+    manifest = json.loads((Path(output) / MANIFEST).read_text())
+    assert manifest["strategy"] == {"key": "spark-db", "id": strategy.id}
+    assert manifest["rows"] == 20_000 and manifest["plan"]["lambda"] == plan_spark["lambda"]
+    written = pd.read_parquet(output)  # the part files in name order: sorted by row
+    assert written["row"].tolist() == list(range(20_000))
+
+    loaded = load_decisions(db_session, "spark-db", output, actor="test")
+    assert (loaded.batch_run, loaded.users, strategy.batch_run) == (1, 20_000, 1)
+    spark_rows = logged_rows(db_session, strategy.id, 1)
+    units = written["unit_id"].tolist()
+    assert [r[0] for r in spark_rows] == units
+    for unit in units[:20]:  # /decide repeats the loaded decisions
+        served = strategies.decide(db_session, "spark-db", unit)
+        assert served.decision_id == latest_decision(db_session, strategy, unit).decision_id
+        assert served.batch_run == 1 and served.context["source"] == "batch"
+    assert cap_spend(db_session, strategy) == pytest.approx(plan_spark["spend"], rel=1e-12)
+    assert strategies.spend_summary(db_session, "spark-db")["planned_spend"] == pytest.approx(
+        plan_spark["spend"], rel=1e-12
+    )
+
     plan_single = run_strategy(db_session, "spark-db", pd.read_parquet(path))
-    assert strategy.batch_run == 1
+    assert strategy.batch_run == 2
+    # user for user and column for column (context included), in the same order
+    assert logged_rows(db_session, strategy.id, 2) == spark_rows
+    assert spark_rows[0][6] == {"source": "batch", "model_run_id": run.id}
 
     keys = {i.id: i.key for i in db_session.scalars(select(Incentive))}
     logged = pd.DataFrame(
-        [
-            (d.unit_id, keys.get(d.incentive_id), d.bucket, d.propensity, d.expected_cost)
-            for d in db_session.scalars(select(Decision).where(Decision.strategy_id == strategy.id))
-        ],
+        [(r[0], keys.get(r[1]), r[2], r[3], r[5]) for r in logged_rows(db_session, strategy.id, 2)],
         columns=["unit_id", "incentive", "bucket", "propensity", "expected_cost"],
     )
-    written = pd.read_parquet(output)
     assert len(written) == len(logged) == 20_000
     both = logged.merge(written, on="unit_id", suffixes=("_single", "_spark"), validate="1:1")
     for column in ("incentive", "bucket", "propensity", "expected_cost"):
@@ -216,3 +281,31 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     for key in ("lambda", "spend", "count_by_arm", "count_by_bucket"):
         assert plan_spark[key] == plan_single[key], key
     assert plan_single["lambda"] > 0  # the budget binds
+
+
+def test_the_cli_runs_on_spark_and_loads_the_ledger(
+    spark, shop_model, run, db_url, tmp_path_factory
+):  # type: ignore[no-untyped-def]
+    """``liftlab strategy run --engine spark --load`` in one transaction; the ledger shows it."""
+    import json
+
+    from experiments.db import make_engine, make_session_factory
+
+    engine = make_engine(db_url)
+    with make_session_factory(engine).begin() as session:
+        spark_db_strategy(session, shop_model, key="spark-cli")
+    engine.dispose()
+    path = population_folder(tmp_path_factory, 5_000, seed=9)
+    output = str(tmp_path_factory.mktemp("decisions") / "spark-cli")
+    args = ["strategy", "run", "spark-cli", "--engine", "spark", "--population", str(path)]
+    result = run(*args, "--output", output, "--load")
+    assert result.exit_code == 0, result.output
+    assert f"loaded 5,000 decisions from {output} as batch run 1" in result.output
+    rows = json.loads(run("strategy", "ledger", "spark-cli", "--format", "json").output)
+    assert sum(r["users"] for r in rows) == 5_000
+    written = pd.read_parquet(output)
+    assert sum(r["expected_cost"] for r in rows) == pytest.approx(
+        written["expected_cost"].sum(), rel=1e-12
+    )
+    again = run("strategy", "load", "spark-cli", "--decisions", output)
+    assert again.exit_code == 1 and "current ledger already (batch run 1)" in again.output

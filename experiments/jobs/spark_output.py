@@ -1,0 +1,247 @@
+"""The Spark batch run's decision log on disk: its Parquet columns, the manifest written beside
+it, and the checks that tie a folder to the run and the plan that wrote it.
+
+Layer: ``experiments.jobs`` (pyarrow only: no pyspark, no database). ``spark_strategy`` writes
+the folder: Parquet part files sorted by ``row`` (the population's numbering, the order the
+single-process run logs its users in) with the columns of ``COLUMNS``, then
+``_liftlab_manifest.json`` (``MANIFEST``): the strategy (key and id), the model run, the inputs
+the plan was solved with (arms, incentive ids, cost models, calibration, budget, shares,
+objective, margin rate), the plan summary (lambda, spend, counts), the number of rows, and each
+part file's size and sha256. ``spark_load`` refuses a folder whose files, rows or plan do not
+match it. Readers of the Parquet (Spark, pandas, pyarrow datasets) skip the manifest: names
+starting with ``_`` or ``.`` are hidden files to them.
+
+Paths are local, or URIs that ``pyarrow.fs`` opens (``s3://``, ``gs://``, ``hdfs://``;
+Hadoop's ``s3a://`` and ``s3n://`` are opened as ``s3://``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from experiments.errors import ValidationError
+
+if TYPE_CHECKING:
+    from pyarrow import fs as pafs
+
+    from experiments.jobs.strategy_run import StrategyInputs
+
+MANIFEST = "_liftlab_manifest.json"
+FORMAT = "liftlab.spark-decisions"
+VERSION = 1
+# column -> Arrow type name, as the Spark job writes them (nullable: incentive, incentive_id)
+COLUMNS = {
+    "row": "int64",
+    "unit_id": "string",
+    "incentive": "string",
+    "incentive_id": "int64",
+    "bucket": "string",
+    "propensity": "double",
+    "expected_value": "double",
+    "expected_cost": "double",
+    "strategy": "string",
+    "model_run_id": "int64",
+}
+_READ_BLOCK = 1 << 20
+
+
+def open_folder(path: str, option: str = "--output") -> tuple[pafs.FileSystem, str]:
+    """The file system of ``path`` and the folder's path on it (``ValidationError`` naming
+    ``option`` when pyarrow cannot open it)."""
+    from pyarrow import fs as pafs
+
+    if "://" not in path:
+        return pafs.LocalFileSystem(), os.path.abspath(path)
+    scheme, rest = path.split("://", 1)
+    if scheme in ("s3a", "s3n"):
+        path = f"s3://{rest}"
+    try:
+        return pafs.FileSystem.from_uri(path.rstrip("/"))
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ValueError
+        raise ValidationError(
+            option,
+            f"{path} cannot be opened by pyarrow ({exc}); give a local path or an URI "
+            "such as s3://bucket/folder",
+        ) from exc
+
+
+def data_files(filesystem: pafs.FileSystem, folder: str) -> list[str]:
+    """Names of the visible files of ``folder`` (not starting with ``_`` or ``.``), sorted."""
+    from pyarrow import fs as pafs
+
+    infos = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    return sorted(
+        i.base_name
+        for i in infos
+        if i.type == pafs.FileType.File and not i.base_name.startswith(("_", "."))
+    )
+
+
+def file_digest(filesystem: pafs.FileSystem, path: str) -> tuple[int, str]:
+    """Size and sha256 of one file, read in blocks."""
+    digest, size = hashlib.sha256(), 0
+    with filesystem.open_input_stream(path) as stream:
+        while block := stream.read(_READ_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def plain(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, dataclasses dicts)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    return json.loads(json.dumps(value))
+
+
+def planned_inputs(inputs: StrategyInputs) -> dict[str, Any]:
+    """What the plan was solved with: ``StrategyInputs`` without the model's folder."""
+    fields = plain(inputs)
+    fields.pop("artifact_path")
+    return fields
+
+
+def build_manifest(
+    inputs: StrategyInputs,
+    *,
+    strategy_id: int,
+    approved: list[str],
+    plan: dict[str, Any],
+    rows: int,
+) -> dict[str, Any]:
+    """The manifest of a run's output, without its file list (``write_manifest`` adds it)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "output_id": uuid.uuid4().hex,
+        "strategy": {"key": inputs.key, "id": strategy_id},
+        "model_run_id": inputs.model_run_id,
+        "approved_incentives": list(approved),
+        "inputs": planned_inputs(inputs),
+        "plan": plain(plan),
+        "rows": rows,
+    }
+
+
+def write_manifest(output: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write ``manifest`` with the size and sha256 of each part file into ``output``."""
+    filesystem, folder = open_folder(output)
+    files = []
+    for name in data_files(filesystem, folder):
+        size, digest = file_digest(filesystem, f"{folder}/{name}")
+        files.append({"name": name, "bytes": size, "sha256": digest})
+    manifest = {**manifest, "files": files}
+    with filesystem.open_output_stream(f"{folder}/{MANIFEST}") as stream:
+        stream.write(json.dumps(manifest, indent=2).encode())
+    return manifest
+
+
+def read_manifest(
+    filesystem: pafs.FileSystem, folder: str, path: str, option: str
+) -> dict[str, Any]:
+    """The folder's manifest, checked for its format; ``ValidationError`` naming ``option``."""
+    from pyarrow import fs as pafs
+
+    rerun = "write it with `liftlab strategy run KEY --engine spark --output DIR`"
+    if filesystem.get_file_info(folder).type != pafs.FileType.Directory:
+        raise ValidationError(option, f"{path} is not a folder; {rerun}")
+    try:
+        with filesystem.open_input_stream(f"{folder}/{MANIFEST}") as stream:
+            manifest = json.loads(stream.read())
+    except FileNotFoundError:
+        raise ValidationError(
+            option, f"{path} has no {MANIFEST}, so it cannot be checked against its run; {rerun}"
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise ValidationError(
+            option, f"{path}/{MANIFEST} is not readable JSON ({exc}); {rerun}"
+        ) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValidationError(option, f"{path}/{MANIFEST} is not a liftlab manifest; {rerun}")
+    if manifest.get("version") != VERSION:
+        raise ValidationError(
+            option,
+            f"{path}/{MANIFEST} has version {manifest.get('version')!r}, this liftlab reads "
+            f"{VERSION}; {rerun}",
+        )
+    bad = next((name for name, ok in _SHAPE if not _holds(ok, manifest)), None)
+    if bad is not None:
+        raise ValidationError(option, f"{path}/{MANIFEST}: {bad} is missing or malformed; {rerun}")
+    return manifest
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _ints(value: Any) -> bool:
+    return isinstance(value, list) and all(_int(v) for v in value)
+
+
+def _holds(check: Any, manifest: dict[str, Any]) -> bool:
+    try:
+        return bool(check(manifest))
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+# what the loader reads from a manifest, checked before it is used
+_SHAPE: tuple[tuple[str, Any], ...] = (
+    ("output_id", lambda m: isinstance(m["output_id"], str)),
+    ("strategy", lambda m: isinstance(m["strategy"]["key"], str) and _int(m["strategy"]["id"])),
+    ("model_run_id", lambda m: _int(m["model_run_id"])),
+    ("approved_incentives", lambda m: isinstance(m["approved_incentives"], list)),
+    ("inputs.arms", lambda m: all(isinstance(a, str) for a in m["inputs"]["arms"])),
+    (
+        "inputs.incentive_ids",
+        lambda m: (
+            _ints(m["inputs"]["incentive_ids"])
+            and len(m["inputs"]["incentive_ids"]) == len(m["inputs"]["arms"])
+        ),
+    ),
+    ("inputs.features", lambda m: isinstance(m["inputs"]["features"], list)),
+    ("inputs.margin_rate", lambda m: _number(m["inputs"]["margin_rate"])),
+    ("rows", lambda m: _int(m["rows"]) and m["rows"] >= 0),
+    ("plan.spend", lambda m: _number(m["plan"]["spend"])),
+    ("plan.count_by_bucket", lambda m: _ints(m["plan"]["count_by_bucket"])),
+    ("plan.count_by_arm", lambda m: _ints(m["plan"]["count_by_arm"])),
+    (
+        "files",
+        lambda m: all(
+            isinstance(f["name"], str) and _int(f["bytes"]) and isinstance(f["sha256"], str)
+            for f in m["files"]
+        ),
+    ),
+)
+
+
+def spark_plan_config(
+    config: dict[str, Any],
+    plan: dict[str, Any],
+    *,
+    model_run_id: int,
+    margin_rate: float,
+    output: str,
+) -> dict[str, Any]:
+    """A strategy's ``config`` after a Spark plan: ``plan``, engine and decision log path.
+
+    Not recomputed on Spark: the frontier, and the single run's serving state (its shifts and
+    mean costs belong to its own plan; without it online decisions use the fallback)."""
+    kept = {k: v for k, v in config.items() if k not in ("frontier", "online")}
+    return {
+        **kept,
+        "plan": plan,
+        "model_run_id": model_run_id,
+        "margin_rate": margin_rate,
+        "engine": "spark",
+        "decisions_path": output,
+    }
