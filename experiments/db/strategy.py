@@ -66,6 +66,10 @@ class Strategy(Base):
     # batch runs that logged decisions so far (local runs and loaded Spark runs; 0: none yet);
     # the current ledger is the decisions carrying this number (``strategy_ledger``)
     batch_run: Mapped[int] = mapped_column(default=0, server_default="0")
+    # the spend the hard cap sees, kept as a running total under the ledger lock
+    # (experiments.services.strategy_ledger): the current batch run's planned spend plus every
+    # decision logged after it, so a new decision reads one row instead of summing the ledger
+    planned_spend: Mapped[float] = mapped_column(default=0.0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -52,7 +52,7 @@ from experiments.jobs.strategy_run import model_run, plan_inputs
 from experiments.services import audit
 from experiments.services.decision_copy import RunRows, UserRows, insert_decisions
 from experiments.services.strategies import get_strategy
-from experiments.services.strategy_ledger import lock_ledger
+from experiments.services.strategy_ledger import lock_ledger, start_run
 
 if TYPE_CHECKING:
     from pyarrow import fs as pafs
@@ -236,7 +236,7 @@ def load_decisions(
         )
     batch_run = lock.batch_run + 1
     with session.begin_nested():
-        strategy.batch_run = batch_run
+        start_run(session, strategy, lock, float(manifest["plan"]["spend"]))
         run = RunRows(
             strategy_id=strategy.id,
             batch_run=batch_run,

@@ -31,7 +31,7 @@ from experiments.db import Decision, Incentive, ModelRun, utcnow
 from experiments.errors import ValidationError
 from experiments.services import audit
 from experiments.services.strategies import get_strategy
-from experiments.services.strategy_ledger import lock_ledger
+from experiments.services.strategy_ledger import lock_ledger, start_run
 from experiments.strategy import Allocation, CostModel, allocate, incentive_economics
 from experiments.strategy.exact import exact_mean
 
@@ -257,8 +257,8 @@ def run_strategy(
     inputs, model = strategy_inputs(session, key, list(population.columns), margin_rate=margin_rate)
     strategy = get_strategy(session, key)
     shifts, economics, plan = plan_population(inputs, model, population)  # before the lock
-    batch_run = lock_ledger(session, strategy).batch_run + 1
-    strategy.batch_run = batch_run
+    lock = lock_ledger(session, strategy)
+    batch_run = start_run(session, strategy, lock, float(np.sum(plan.expected_cost)))
     now = utcnow()
     ids = inputs.incentive_ids
     rows = [

@@ -53,7 +53,7 @@ from experiments.db import Decision, Experiment, Incentive, Strategy, Variant
 from experiments.errors import ConflictError, ValidationError
 from experiments.services import assignments, experiments
 from experiments.services.strategies import check_request, get_strategy
-from experiments.services.strategy_ledger import cap_spend, latest_decision, lock_ledger
+from experiments.services.strategy_ledger import add_planned, latest_decision, lock_ledger
 from experiments.services.strategy_serving import candidate, within_cap
 
 DEFAULT_METRICS = {
@@ -114,7 +114,7 @@ def _strategy_served(
     own = latest_decision(session, strategy, unit_id)  # a batch run or /decide while we waited
     if own is not None:
         return _repeat(own)
-    issued = within_cap(drawn, lock.budget, cap_spend(session, strategy))
+    issued = within_cap(drawn, lock.budget, lock.planned_spend)
     arm = issued.arm
     return _Served(
         drawn.arm_ids[arm] if arm >= 0 else None,
@@ -218,6 +218,8 @@ def decide_in_experiment(
     decision.context = {**(decision.context or {}), "features": dict(features or {})}
     if not forced:
         session.add(decision)
+        if strategy is not None and decision.reused_decision_id is None:
+            add_planned(session, strategy, decision.expected_cost)  # a new draw: the cap sees it
         session.flush()
     return ExperimentDecision(
         key,

@@ -24,8 +24,8 @@ off-policy evaluation:
 
 Hard budget cap (``serve``, and ``within_cap`` for a strategy variant's new draw): a new decision
 is issued only if the spend the cap sees plus its expected cost stays within the budget
-(``experiments.strategy.serve_within_cap``). That spend (``strategy_ledger.cap_spend``) is the
-strategy's current ledger — its latest batch run's decisions plus the online decisions after it,
+(``experiments.strategy.serve_within_cap``). That spend (``Strategy.planned_spend``, a running
+total kept by ``strategy_ledger``, so no decision sums the ledger) is the strategy's current ledger — its latest batch run's decisions plus the online decisions after it,
 as in ``strategies.spend_summary`` — plus the decisions its experiment variants drew anew in the
 same run (a variant decision that repeated an own decision is in the ledger once). Otherwise the
 unit gets no incentive, its bucket unchanged, the context marks ``budget_exhausted`` with what
@@ -65,7 +65,7 @@ from experiments.db import Decision, Incentive, Strategy
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import cost_model
 from experiments.services import online_scoring
-from experiments.services.strategy_ledger import cap_spend, latest_decision, lock_ledger
+from experiments.services.strategy_ledger import add_planned, latest_decision, lock_ledger
 from experiments.strategy import CostModel, Policy, allocate, serve_within_cap
 
 HASH_VERSION = 2
@@ -276,7 +276,7 @@ def serve(
     logged = latest_decision(session, strategy, unit_id)
     if logged is not None:
         return logged
-    issued = within_cap(drawn, lock.budget, cap_spend(session, strategy))
+    issued = within_cap(drawn, lock.budget, lock.planned_spend)
     arm = issued.arm
     context = {"source": drawn.source, **issued.context, "features": dict(features or {})}
     decision = Decision(
@@ -292,5 +292,6 @@ def serve(
         batch_run=lock.batch_run,
     )
     session.add(decision)
+    add_planned(session, strategy, decision.expected_cost)
     session.flush()
     return decision

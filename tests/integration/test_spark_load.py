@@ -183,6 +183,7 @@ def test_a_loaded_output_is_the_current_ledger_as_a_local_run_logs_it(
     assert summary["planned_spend"] == pytest.approx(plan["spend"], rel=1e-12)
     assert cap_spend(db_session, strategy) == ledger_spend(db_session, strategy)
     assert ledger_spend(db_session, strategy) == pytest.approx(plan["spend"], rel=1e-12)
+    assert strategy.planned_spend == pytest.approx(plan["spend"], rel=1e-12)  # the cap's total
     for unit in population["unit_id"].astype(str)[:25]:
         logged = latest_decision(db_session, strategy, unit)
         served = strategies.decide(db_session, KEY, unit)
@@ -197,6 +198,8 @@ def test_a_loaded_output_is_the_current_ledger_as_a_local_run_logs_it(
         assert d.context["withheld"]["expected_cost"] == 5.0
         assert d.context["budget_cap"]["planned_spend"] == pytest.approx(plan["spend"], rel=1e-12)
     assert cap_spend(db_session, strategy) <= strategy.budget
+    db_session.refresh(strategy)
+    assert strategy.planned_spend == pytest.approx(cap_spend(db_session, strategy), rel=1e-12)
     assert count(db_session) == len(population) + len(new)
 
     # what a local run logs for the same population, user for user and in the same order
@@ -214,6 +217,7 @@ def test_a_load_that_fails_halfway_leaves_the_ledger_as_it_was(
     run_strategy(db_session, KEY, population.iloc[:300])  # the current ledger: batch run 1
     before = own_rows(db_session, 1)
     config_before = strategies.get_strategy(db_session, KEY).config
+    planned_before = strategies.get_strategy(db_session, KEY).planned_spend
     folder = tmp_path / "decisions"
     write_output(db_session, folder, population)
     monkeypatch.setattr(spark_load, "CHUNK", 500)
@@ -248,6 +252,7 @@ def test_a_load_that_fails_halfway_leaves_the_ledger_as_it_was(
         assert "changed or corrupt" in str(error.value)
     strategy = strategies.get_strategy(db_session, KEY)
     assert strategy.batch_run == 1 and strategy.config == config_before
+    assert strategy.planned_spend == planned_before > 0  # the cap's total as it was
     assert count(db_session) == 300 and own_rows(db_session, 1) == before
     assert own_rows(db_session, 2) == []
     unit = str(population["unit_id"].iloc[0])

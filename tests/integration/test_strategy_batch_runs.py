@@ -102,6 +102,12 @@ def stored_rows(session) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
     }
 
 
+def planned(session) -> float:  # type: ignore[no-untyped-def]
+    """The strategy's running total of the spend its cap sees, as stored."""
+    session.expire_all()
+    return strategies.get_strategy(session, "online").planned_spend
+
+
 def serve_run_one(session, population, newcomers):  # type: ignore[no-untyped-def]
     """After the first batch run: one online decision and an experiment of the strategy whose
     variant repeats batch decisions (batch units) and draws anew (newcomers)."""
@@ -132,6 +138,11 @@ def test_a_batch_run_supersedes_and_keeps_every_logged_decision(
     assert drawn and reused and all(d.batch_run == 1 for d in targeted)
     before = strategies.spend_summary(db_session, "online")
     assert before["planned_spend"] == pytest.approx(first["spend"] + online.expected_cost)
+    # the cap's running total is what the rows add up to: own ledger plus the new variant draws
+    assert planned(db_session) == pytest.approx(cap_spend(db_session, strategy), rel=1e-9)
+    assert planned(db_session) == pytest.approx(
+        before["planned_spend"] + before["variant_spend"], rel=1e-9
+    )
     assert before["variant_spend"] == pytest.approx(sum(d.expected_cost for d in drawn))
     served_before = decision_summary(db_session, "ab")
     rows_before = stored_rows(db_session)
@@ -153,6 +164,7 @@ def test_a_batch_run_supersedes_and_keeps_every_logged_decision(
     assert ledger_spend(db_session, strategy) == pytest.approx(ledger["planned_spend"])
     assert ledger["variant_spend"] == variant_spend(db_session, strategy) == 0.0  # run 1's draws
     assert cap_spend(db_session, strategy) == pytest.approx(ledger["planned_spend"])
+    assert planned(db_session) == pytest.approx(ledger["planned_spend"], rel=1e-9)
     # the superseded run is still there, by run ...
     old = strategies.spend_summary(db_session, "online", batch_run=1)
     assert (old["batch_run"], old["current"], old["variant_spend"]) == (1, False, None)

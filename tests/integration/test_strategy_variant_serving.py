@@ -151,6 +151,7 @@ def capped_strategy(session, budget: float = 23.0):  # type: ignore[no-untyped-d
             batch_run=1,
         )
     session.add_all(own.values())
+    strategy.planned_spend = 6.0  # what a batch run logging them would have started with
     session.flush()
     return strategy, own
 
@@ -196,6 +197,8 @@ def test_variant_draws_are_capped_by_the_strategys_budget(db_session) -> None:
     assert ledger_spend(db_session, strategy) == 6.0  # the strategy's own ledger
     assert variant_spend(db_session, strategy) == pytest.approx(spent - 6.0)
     assert cap_spend(db_session, strategy) == pytest.approx(spent)
+    db_session.refresh(strategy)
+    assert strategy.planned_spend == pytest.approx(spent)  # the running total agrees
     summary = strategies.spend_summary(db_session, "capped")
     assert summary["planned_spend"] == 6.0 and summary["variant_spend"] == pytest.approx(spent - 6)
     # /decide under the strategy itself caps against the same spend (the variants' draws too)
