@@ -1,4 +1,5 @@
-"""Fixtures of the integration tests that drive the `liftlab` CLI."""
+"""Fixtures of the integration tests: the `liftlab` CLI runner, a small shop uplift model, and a
+strategy scored by it (the online-decision, batch-run and strategy-variant tests share them)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,49 @@ def shop_model(tmp_path_factory):  # type: ignore[no-untyped-def]
         control="none",
     ).save(folder)
     return folder, features
+
+
+@pytest.fixture(scope="module")
+def population():  # type: ignore[no-untyped-def]
+    """400 simulated shop users (unit_id + features): the batch population of the strategy tests."""
+    from experiments.simulation import simulate_shop
+
+    return simulate_shop(n_users=400, seed=7).users
+
+
+@pytest.fixture
+def online_strategy(shop_model):  # type: ignore[no-untyped-def]
+    """``online_strategy(session, **settings)`` creates strategy ``online`` scored by the shop
+    model (a succeeded ModelRun of it): coupon_5 and discount_20, fallback coupon_5, holdout 0.1,
+    explore 0.05, objective revenue, a budget of 150 that binds its batch plan, and a coupon_5
+    calibration; ``settings`` override any of these. Returns the Strategy."""
+    from experiments.db import ModelRun
+    from experiments.services import catalog, demo_data, strategies
+
+    def create(session, **settings):  # type: ignore[no-untyped-def]
+        folder, features = shop_model
+        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
+        run = ModelRun(
+            architecture="dragonnet",
+            status="succeeded",
+            artifact_path=str(folder),
+            metrics={"features": features},
+        )
+        session.add(run)
+        session.flush()
+        data = {
+            "key": "online",
+            "approved_incentives": ["coupon_5", "discount_20"],
+            "fallback": "coupon_5",
+            "holdout_share": 0.1,
+            "explore_share": 0.05,
+            "objective": "revenue",
+            "budget": 150.0,
+            "status": "active",
+            "model_run_id": run.id,
+            "config": {"calibration": {"coupon_5": {"experiment_ate": 0.02}}},
+            **settings,
+        }
+        return strategies.create_strategy(session, data, actor="test")
+
+    return create

@@ -11,7 +11,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from experiments.db import Decision, ModelRun
+from experiments.db import Decision
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import run_strategy
 from experiments.services import catalog, demo_data, experiments, strategies
@@ -28,15 +28,6 @@ from experiments.services.strategy_ledger import (
     variant_spend,
 )
 
-ARMS = ["coupon_5", "discount_20"]
-
-
-@pytest.fixture(scope="module")
-def population():  # type: ignore[no-untyped-def]
-    from experiments.simulation import simulate_shop
-
-    return simulate_shop(n_users=400, seed=7).users
-
 
 @pytest.fixture(scope="module")
 def newcomers():  # type: ignore[no-untyped-def]
@@ -50,33 +41,6 @@ def newcomers():  # type: ignore[no-untyped-def]
 def features_of(frame, i: int) -> dict:  # type: ignore[no-untyped-def]
     row = frame.iloc[i]
     return {c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in frame.columns[1:]}
-
-
-def model_strategy(session, shop_model):  # type: ignore[no-untyped-def]
-    """Strategy ``online`` scored by the shop model, with a budget that binds (150)."""
-    folder, features = shop_model
-    catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-    run = ModelRun(
-        architecture="dragonnet",
-        status="succeeded",
-        artifact_path=str(folder),
-        metrics={"features": features},
-    )
-    session.add(run)
-    session.flush()
-    data = {
-        "key": "online",
-        "approved_incentives": ARMS,
-        "fallback": "coupon_5",
-        "holdout_share": 0.1,
-        "explore_share": 0.05,
-        "objective": "revenue",
-        "budget": 150.0,
-        "status": "active",
-        "model_run_id": run.id,
-        "config": {"calibration": {"coupon_5": {"experiment_ate": 0.02}}},
-    }
-    return strategies.create_strategy(session, data, actor="test")
 
 
 def stored_rows(session) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
@@ -125,9 +89,9 @@ def serve_run_one(session, population, newcomers):  # type: ignore[no-untyped-de
 
 
 def test_a_batch_run_supersedes_and_keeps_every_logged_decision(
-    db_session, shop_model, population, newcomers
+    db_session, online_strategy, population, newcomers
 ) -> None:
-    model_strategy(db_session, shop_model)
+    online_strategy(db_session)
     first = run_strategy(db_session, "online", population)
     strategy = strategies.get_strategy(db_session, "online")
     assert strategy.batch_run == 1
@@ -194,13 +158,13 @@ def test_a_batch_run_supersedes_and_keeps_every_logged_decision(
 
 
 def test_the_cli_shows_the_current_ledger_an_earlier_run_and_a_units_history(
-    run, db_url, shop_model, population, tmp_path
+    run, db_url, online_strategy, population, tmp_path
 ) -> None:
     from experiments.db import make_engine, make_session_factory
 
     engine = make_engine(db_url)
     with make_session_factory(engine).begin() as session:
-        model_strategy(session, shop_model)
+        online_strategy(session)
         first = run_strategy(session, "online", population)
         strategies.update_strategy(session, "online", {"budget": 1e6}, actor="test")
         second = run_strategy(session, "online", population)

@@ -11,7 +11,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from experiments.db import Decision, Incentive, ModelRun
+from experiments.db import Decision, Incentive
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import (
     calibrate,
@@ -24,15 +24,6 @@ from experiments.jobs.strategy_run import (
 )
 from experiments.services import accounts, catalog, demo_data, strategies
 from experiments.strategy.exact import exact_mean
-
-ARMS = ["coupon_5", "discount_20"]
-
-
-@pytest.fixture(scope="module")
-def population():  # type: ignore[no-untyped-def]
-    from experiments.simulation import simulate_shop
-
-    return simulate_shop(n_users=400, seed=7).users
 
 
 @pytest.fixture(scope="module")
@@ -50,33 +41,6 @@ def features_of(frame, i: int) -> dict:  # type: ignore[no-untyped-def]
     return {c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in frame.columns[1:]}
 
 
-def model_strategy(session, shop_model, **settings):  # type: ignore[no-untyped-def]
-    folder, features = shop_model
-    catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-    run = ModelRun(
-        architecture="dragonnet",
-        status="succeeded",
-        artifact_path=str(folder),
-        metrics={"features": features},
-    )
-    session.add(run)
-    session.flush()
-    data = {
-        "key": "online",
-        "approved_incentives": ARMS,
-        "fallback": "coupon_5",
-        "holdout_share": 0.1,
-        "explore_share": 0.05,
-        "objective": "revenue",
-        "budget": 150.0,
-        "status": "active",
-        "model_run_id": run.id,
-        "config": {"calibration": {"coupon_5": {"experiment_ate": 0.02}}},
-        **settings,
-    }
-    return strategies.create_strategy(session, data, actor="test")
-
-
 def batch_reference(session, population):  # type: ignore[no-untyped-def]
     """The batch path's functions called directly: inputs, model, shifts, economics, plan."""
     inputs, model = strategy_inputs(session, "online", list(population.columns))
@@ -85,9 +49,9 @@ def batch_reference(session, population):  # type: ignore[no-untyped-def]
 
 
 def test_a_unit_with_features_gets_the_batch_computation(
-    db_session, shop_model, population, newcomers
+    db_session, online_strategy, population, newcomers
 ) -> None:
-    model_strategy(db_session, shop_model)
+    online_strategy(db_session)
     summary = run_strategy(db_session, "online", population)
     inputs, model, shifts, _, batch = batch_reference(db_session, population)
     assert summary["lambda"] == batch.lambda_ > 0  # the budget binds: lambda matters
@@ -131,7 +95,7 @@ def test_a_unit_with_features_gets_the_batch_computation(
     )
 
 
-def test_the_fallback_logs_the_cost_models_cost(db_session, shop_model, population) -> None:
+def test_the_fallback_logs_the_cost_models_cost(db_session, online_strategy, population) -> None:
     catalog.ensure_defaults(db_session, demo_data.default_incentive_specs())
     incentives = {i.key: i for i in db_session.scalars(select(Incentive))}
     strategies.create_strategy(
@@ -168,7 +132,7 @@ def test_the_fallback_logs_the_cost_models_cost(db_session, shop_model, populati
     assert seen == {"coupon_5", "free_gift", "discount_10"}
 
     # with a batch plan: the mean expected spend of the arm over the batch population
-    model_strategy(db_session, shop_model)
+    online_strategy(db_session)
     run_strategy(db_session, "online", population)
     inputs, _, _, economics, _ = batch_reference(db_session, population)
     strategies.update_strategy(db_session, "online", {"budget": 1e6}, actor="test")
@@ -291,9 +255,9 @@ def test_concurrent_decisions_cannot_overspend(db_url) -> None:
     ],
 )
 def test_bad_feature_values_name_the_field_and_write_nothing(
-    db_session, shop_model, population, change, field
+    db_session, online_strategy, population, change, field
 ) -> None:
-    model_strategy(db_session, shop_model)
+    online_strategy(db_session)
     run_strategy(db_session, "online", population)
     before = db_session.scalar(select(func.count()).select_from(Decision))
     with pytest.raises(ValidationError) as error:
@@ -303,8 +267,10 @@ def test_bad_feature_values_name_the_field_and_write_nothing(
     assert db_session.scalar(select(func.count()).select_from(Decision)) == before
 
 
-def test_unknown_levels_score_as_unknown_and_are_logged(db_session, shop_model, population) -> None:
-    model_strategy(db_session, shop_model, budget=1e6)
+def test_unknown_levels_score_as_unknown_and_are_logged(
+    db_session, online_strategy, population
+) -> None:
+    online_strategy(db_session, budget=1e6)
     run_strategy(db_session, "online", population)
     features = {**features_of(population, 0), "channel": "carrier-pigeon", "extra": "kept"}
     decision = strategies.decide(db_session, "online", "odd", features)
@@ -314,10 +280,10 @@ def test_unknown_levels_score_as_unknown_and_are_logged(db_session, shop_model, 
 
 
 def test_the_api_serves_model_decisions_and_refuses_bad_features(
-    app, client, shop_model, population
+    app, client, online_strategy, population
 ) -> None:
     with app.extensions["liftlab.sessions"].begin() as session:
-        model_strategy(session, shop_model, budget=1e6, holdout_share=0.0, explore_share=0.0)
+        online_strategy(session, budget=1e6, holdout_share=0.0, explore_share=0.0)
         run_strategy(session, "online", population)
         _, key = accounts.create_api_key(
             session, name="app", scopes=["assign"], actor="test", account_id=None

@@ -22,15 +22,6 @@ from experiments.services.strategy_experiments import (
 from experiments.services.strategy_ledger import cap_spend, ledger_spend, variant_spend
 from experiments.services.strategy_serving import candidate
 
-ARMS = ["coupon_5", "discount_20"]
-
-
-@pytest.fixture(scope="module")
-def population():  # type: ignore[no-untyped-def]
-    from experiments.simulation import simulate_shop
-
-    return simulate_shop(n_users=400, seed=7).users
-
 
 @pytest.fixture(scope="module")
 def newcomers():  # type: ignore[no-untyped-def]
@@ -50,38 +41,10 @@ def start_experiment(session, strategy_key: str, weights=(0.2, 0.3, 0.5)):  # ty
     experiments.transition(session, "ab", "running", actor="test")
 
 
-def model_strategy(session, shop_model, **settings):  # type: ignore[no-untyped-def]
-    """Strategy ``online`` scored by the shop model (budget 150 binds its batch plan)."""
-    folder, features = shop_model
-    catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-    run = ModelRun(
-        architecture="dragonnet",
-        status="succeeded",
-        artifact_path=str(folder),
-        metrics={"features": features},
-    )
-    session.add(run)
-    session.flush()
-    data = {
-        "key": "online",
-        "approved_incentives": ARMS,
-        "fallback": "coupon_5",
-        "holdout_share": 0.1,
-        "explore_share": 0.05,
-        "objective": "revenue",
-        "budget": 150.0,
-        "status": "active",
-        "model_run_id": run.id,
-        **settings,
-    }
-    strategies.create_strategy(session, data, actor="test")
-    return run
-
-
 def test_a_strategy_variant_serves_the_online_model(
-    db_session, shop_model, population, newcomers
+    db_session, online_strategy, population, newcomers
 ) -> None:
-    run = model_strategy(db_session, shop_model)
+    run = db_session.get(ModelRun, online_strategy(db_session, config={}).model_run_id)
     run_strategy(db_session, "online", population)
     strategies.update_strategy(db_session, "online", {"budget": 1e6}, actor="test")
     strategy = strategies.get_strategy(db_session, "online")
@@ -271,12 +234,12 @@ def test_concurrent_variant_decisions_cannot_overspend(db_url, second_path) -> N
 
 
 def test_the_api_checks_a_strategy_variants_features_and_writes_nothing_on_a_400(
-    app, client, shop_model, population, newcomers
+    app, client, online_strategy, population, newcomers
 ) -> None:
     from experiments.services import accounts
 
     with app.extensions["liftlab.sessions"].begin() as session:
-        model_strategy(session, shop_model, budget=1e6)
+        online_strategy(session, budget=1e6, config={})
         run_strategy(session, "online", population)
         start_experiment(session, "online")
         experiment = experiments.get_experiment(session, "ab")
