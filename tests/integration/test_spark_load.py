@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from experiments.db import AuditEntry, Decision, ModelRun
+from experiments.db import AuditEntry, Decision
 from experiments.errors import ConflictError, ValidationError
 from experiments.jobs import spark_load
 from experiments.jobs.spark_output import MANIFEST, build_manifest, write_manifest
 from experiments.jobs.strategy_run import plan_population, run_strategy, strategy_inputs
-from experiments.services import catalog, demo_data, strategies
+from experiments.services import strategies
 from experiments.services.strategy_ledger import cap_spend, latest_decision, ledger_spend
 
 ARMS = ["coupon_5", "discount_20"]
@@ -40,31 +40,9 @@ def population():  # type: ignore[no-untyped-def]
     return simulate_shop(n_users=2500, seed=8).users
 
 
-def make_strategy(session, shop_model, key: str = KEY):  # type: ignore[no-untyped-def]
+def make_strategy(online_strategy, session, key: str = KEY):  # type: ignore[no-untyped-def]
     """An active strategy scored by the shop model whose budget binds (BUDGET)."""
-    folder, features = shop_model
-    catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-    run = ModelRun(
-        architecture="dragonnet",
-        status="succeeded",
-        artifact_path=str(folder),
-        metrics={"features": features},
-    )
-    session.add(run)
-    session.flush()
-    data = {
-        "key": key,
-        "approved_incentives": ARMS,
-        "fallback": "coupon_5",
-        "holdout_share": 0.1,
-        "explore_share": 0.05,
-        "objective": "revenue",
-        "budget": BUDGET,
-        "status": "active",
-        "model_run_id": run.id,
-        "config": {"calibration": {"coupon_5": {"experiment_ate": 0.02}}},
-    }
-    return strategies.create_strategy(session, data, actor="test")
+    return online_strategy(session, key=key, budget=BUDGET)
 
 
 def write_output(session, folder: Path, population, key: str = KEY, cuts=(0, 900, 1700)):  # type: ignore[no-untyped-def]
@@ -156,9 +134,9 @@ def count(session) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_a_loaded_output_is_the_current_ledger_as_a_local_run_logs_it(
-    db_session, shop_model, population, tmp_path
+    db_session, online_strategy, population, tmp_path
 ) -> None:
-    make_strategy(db_session, shop_model)
+    make_strategy(online_strategy, db_session)
     folder = tmp_path / "decisions"
     plan = write_output(db_session, folder, population)
     assert plan["lambda"] > 0 and plan["spend"] > BUDGET - 4  # the budget binds
@@ -211,9 +189,9 @@ def test_a_loaded_output_is_the_current_ledger_as_a_local_run_logs_it(
 
 @pytest.mark.parametrize("failure", ["file changed after the checks", "insert fails"])
 def test_a_load_that_fails_halfway_leaves_the_ledger_as_it_was(
-    db_session, shop_model, population, tmp_path, monkeypatch, failure
+    db_session, online_strategy, population, tmp_path, monkeypatch, failure
 ) -> None:
-    make_strategy(db_session, shop_model)
+    make_strategy(online_strategy, db_session)
     run_strategy(db_session, KEY, population.iloc[:300])  # the current ledger: batch run 1
     before = own_rows(db_session, 1)
     config_before = strategies.get_strategy(db_session, KEY).config
@@ -342,9 +320,9 @@ def _edit_manifest(folder: Path, change) -> None:  # type: ignore[no-untyped-def
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
 def test_bad_files_and_rows_are_refused_and_nothing_is_written(
-    db_session, shop_model, population, tmp_path, case
+    db_session, online_strategy, population, tmp_path, case
 ) -> None:
-    make_strategy(db_session, shop_model)
+    make_strategy(online_strategy, db_session)
     folder = tmp_path / "decisions"
     write_output(db_session, folder, population)
     corrupt, message = BAD_FILES[case]
@@ -362,10 +340,10 @@ def test_bad_files_and_rows_are_refused_and_nothing_is_written(
 
 
 def test_an_output_for_another_strategy_or_configuration_is_refused(
-    db_session, shop_model, population, tmp_path
+    db_session, online_strategy, population, tmp_path
 ) -> None:
-    make_strategy(db_session, shop_model)
-    make_strategy(db_session, shop_model, key="other")
+    make_strategy(online_strategy, db_session)
+    make_strategy(online_strategy, db_session, key="other")
     folder = tmp_path / "decisions"
     write_output(db_session, folder, population)
 
@@ -402,14 +380,14 @@ def test_an_output_for_another_strategy_or_configuration_is_refused(
 
 
 def test_the_cli_loads_a_folder_and_the_ledger_shows_it(
-    run, db_url, shop_model, population, tmp_path
+    run, db_url, online_strategy, population, tmp_path
 ) -> None:
     from experiments.db import make_engine, make_session_factory
 
     folder = tmp_path / "decisions"
     engine = make_engine(db_url)
     with make_session_factory(engine).begin() as session:
-        make_strategy(session, shop_model)
+        make_strategy(online_strategy, session)
         plan = write_output(session, folder, population)
     bad = tmp_path / "bad"
     bad.mkdir()
