@@ -33,7 +33,8 @@ never passes the budget through new decisions (a batch plan spends up to the bud
 raise it to leave room). The decisions stay the experiment's own log (``decision_summary``); a
 later batch run supersedes the strategy's ledger but never touches them.
 
-A unit's decision is logged once per experiment and repeated afterwards (sticky). As with
+A unit's decision is logged once per experiment and repeated afterwards (sticky), also when
+requests for a new unit arrive at the same time (``_lock_unit``). As with
 assignments, QA-forced variations are served (and capped) but never logged, and units outside the
 experiment (coverage, targeting, namespace) get no incentive and no decision. The strategy's
 budget covers the users its variant receives as well as its own: set it for that traffic.
@@ -46,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from experiments.db import Decision, Experiment, Incentive, Strategy, Variant
@@ -176,6 +177,49 @@ def _variant_decision(
     return decision, strategy
 
 
+def _sticky(session: Session, experiment: Experiment, unit_id: str) -> ExperimentDecision | None:
+    """The unit's logged decision in the experiment, repeated; None when it has none yet."""
+    variants = {v.id: v for v in experiment.variants}
+    logged = session.scalar(
+        select(Decision)
+        .where(Decision.experiment_id == experiment.id, Decision.unit_id == unit_id)
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
+    if logged is None or logged.variant_id not in variants:
+        return None
+    variant = variants[logged.variant_id]
+    strategy = session.get(Strategy, variant.strategy_id) if variant.strategy_id else None
+    key = experiment.key
+    return ExperimentDecision(
+        key, variant.key, strategy.key if strategy else None, "sticky", logged
+    )
+
+
+def _lock_unit(session: Session, experiment: Experiment, unit_id: str) -> None:
+    """Serialize first decisions of one unit in one experiment until the transaction ends, so
+    that two simultaneous requests for a new unit log one decision, not two (the second, after
+    the lock, finds the first's and repeats it).
+
+    PostgreSQL: a transaction-scoped advisory lock on (experiment id, hash of the unit id); other
+    units and experiments do not wait. SQLite: a no-op write to the experiment's row takes the
+    database's write lock (SQLite has one writer at a time anyway); reads after it see every
+    committed decision.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:exp AS integer), hashtext(:unit))"),
+            {"exp": experiment.id % 2_147_483_647, "unit": unit_id},
+        )
+    else:
+        session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment.id)
+            .values(updated_at=Experiment.updated_at)  # kept: a decision does not edit it
+            .execution_options(synchronize_session=False)
+        )
+
+
 def decide_in_experiment(
     session: Session,
     key: str,
@@ -193,19 +237,12 @@ def decide_in_experiment(
     experiment = experiments.get_experiment(session, key)
     if experiment.status != "running":
         raise ConflictError("status", f"experiment {key!r} is {experiment.status}; start it first")
-    variants = {v.id: v for v in experiment.variants}
-    logged = session.scalar(
-        select(Decision)
-        .where(Decision.experiment_id == experiment.id, Decision.unit_id == unit_id)
-        .order_by(Decision.id.desc())
-        .limit(1)
-    )
-    if logged is not None and logged.variant_id in variants:
-        variant = variants[logged.variant_id]
-        strategy = session.get(Strategy, variant.strategy_id) if variant.strategy_id else None
-        return ExperimentDecision(
-            key, variant.key, strategy.key if strategy else None, "sticky", logged
-        )
+    sticky = _sticky(session, experiment, unit_id)
+    if sticky is None:
+        _lock_unit(session, experiment, unit_id)
+        sticky = _sticky(session, experiment, unit_id)  # a concurrent request logged it first
+    if sticky is not None:
+        return sticky
     targeting = attributes if attributes is not None else features
     served = assignments.assign_many(session, [(unit_id, targeting)], only=key)[0]
     if not served:

@@ -233,6 +233,60 @@ def test_concurrent_variant_decisions_cannot_overspend(db_url, second_path) -> N
     engine.dispose()
 
 
+@pytest.mark.parametrize("variant", ["holdout", "winner", "targeted"])
+def test_simultaneous_first_requests_for_a_unit_log_one_decision(db_url, variant) -> None:
+    """Two requests for the same new unit at once: the second waits for the first's
+    transaction, then repeats its decision ("sticky") instead of logging a second one."""
+    from experiments.db import make_engine, make_session_factory
+
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
+        strategies.create_strategy(
+            session,
+            {
+                "key": "s",
+                "approved_incentives": ["coupon_5"],
+                "fallback": "coupon_5",
+                "budget": 1e6,
+                "status": "active",
+            },
+            actor="test",
+        )
+        start_experiment(session, "s", weights=(0.34, 0.33, 0.33))
+        experiment = experiments.get_experiment(session, "ab")
+        config = experiments.assignment_config(experiment)
+        keys = [v.key for v in experiment.variants]
+    unit = next(
+        u
+        for u in (f"u-{i}" for i in range(200))
+        if keys[run_experiment(config, {"id": u}).variation] == variant
+    )
+    first = factory()
+    mine = decide_in_experiment(first, "ab", unit)
+    assert mine.reason == "assigned"  # logged, not committed yet
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        with factory.begin() as session:
+            other = decide_in_experiment(session, "ab", unit)
+            outcome.update(reason=other.reason, decision_id=other.decision.decision_id)
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    worker.join(timeout=1.0)  # without the lock it would log its own decision now
+    decision_id = mine.decision.decision_id
+    first.commit()
+    first.close()
+    worker.join()
+    assert outcome == {"reason": "sticky", "decision_id": decision_id}
+    with factory() as session:
+        rows = session.scalars(select(Decision.decision_id).where(Decision.unit_id == unit))
+        assert rows.all() == [decision_id]
+    engine.dispose()
+
+
 def test_the_api_checks_a_strategy_variants_features_and_writes_nothing_on_a_400(
     app, client, online_strategy, population, newcomers
 ) -> None:
