@@ -133,8 +133,16 @@ def bench_hillstrom(splits: int, peers: list[str], quick: bool, subsample: int |
         for outcome in ("visit", "conversion"):
             y = data[outcome].to_numpy(float)
             for name in ["liftlab", *peers]:
-                model, _ = fit_method(name, X[~test], t[~test], y[~test], "No E-Mail", split, quick)
-                tau = model.effect(X[test])
+                # liftlab learns the conversion as a funnel, (visit, conversion) jointly; the
+                # peers are single-outcome learners and fit the conversion alone
+                funnel = name == "liftlab" and outcome == "conversion"
+                target = np.column_stack([data["visit"].to_numpy(float), y]) if funnel else y
+                model, _ = fit_method(
+                    name, X[~test], t[~test], target[~test], "No E-Mail", split, quick
+                )
+                tau = (
+                    model.effect(X[test], outcome="conversion") if funnel else model.effect(X[test])
+                )
                 order = [model.incentives_.index(a) for a in arms]
                 q = per_arm(qini_auc_score, y[test], tau[:, order], t[test], "No E-Mail", arms)
                 for arm in arms:

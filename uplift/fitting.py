@@ -70,7 +70,9 @@ def _outcome_array(y: Any, n: int) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] not in (1, 2):
-        raise ValueError(f"y must be 1-D, or 2-D (conversion, revenue); got shape {arr.shape}")
+        raise ValueError(
+            f"y must be 1-D, or 2-D (conversion, revenue) or (visit, conversion); got shape {arr.shape}"
+        )
     if len(arr) != n:
         raise ValueError(f"y has {len(arr)} rows but X has {n}; pass one outcome per user")
     if not np.isfinite(arr).all():

@@ -8,6 +8,13 @@ An ``OutcomeSpec`` says how the raw head outputs map to expected outcomes:
   (standardized over converters); expectation ``sigmoid(logit) * value``; loss BCE on conversion
   plus MSE on the order value of converters only. With a 2-D ``y`` (conversion, revenue) the two
   columns are trained jointly and both targets ``conversion`` and ``revenue`` are reported.
+* ``funnel`` (a 2-D 0/1 ``y``: a first stage, e.g. a visit, and the outcome that can only follow
+  it, e.g. a conversion): a first-stage logit and a logit of the outcome given the first stage;
+  expectations ``sigmoid(a)`` and ``sigmoid(a) * sigmoid(b)``; loss BCE on the first stage plus
+  BCE on the outcome of the rows that reached the first stage. Targets ``visit`` and
+  ``conversion``. The rare outcome borrows the first stage's much larger signal, and the
+  difference penalty on the second output (``value_difference``) pulls the arms' conditional
+  rates together, so an incentive's effect is carried mostly by the first stage.
 
 Also: DragonNet's targeted regularization (Shi et al. 2019, eq. 3) generalised to several arms,
 and the representation-balancing penalties of CFR (Shalit et al. 2017): linear MMD and the
@@ -23,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-KINDS = ("auto", "binary", "continuous", "zero_inflated")
+KINDS = ("auto", "binary", "continuous", "zero_inflated", "funnel")
 
 
 @dataclass
@@ -41,6 +48,9 @@ class OutcomeSpec:
         if kind not in KINDS:
             raise ValueError(f"outcome={kind!r} is unknown; use one of {KINDS}")
         if y.shape[1] == 2:
+            funnel = cls._funnel(y, kind)
+            if funnel is not None:
+                return funnel
             if not np.isin(y[:, 0], (0.0, 1.0)).all():
                 raise ValueError("a 2-D y must be (conversion 0/1, revenue); column 0 is not 0/1")
             if kind not in ("auto", "zero_inflated"):
@@ -48,6 +58,8 @@ class OutcomeSpec:
                     "a 2-D y (conversion, revenue) is trained as outcome='zero_inflated'"
                 )
             return cls._zero_inflated(y[:, 0] > 0, y[:, 1], ["conversion", "revenue"])
+        if kind == "funnel":
+            raise ValueError("outcome='funnel' needs a 2-D y: (visit 0/1, conversion 0/1)")
         col = y[:, 0]
         binary = bool(np.isin(col, (0.0, 1.0)).all())
         if kind == "auto":
@@ -62,6 +74,23 @@ class OutcomeSpec:
         if (col < 0).any():
             raise ValueError("outcome='zero_inflated' needs y >= 0 (revenue)")
         return cls._zero_inflated(col > 0, col, ["y"])
+
+    @classmethod
+    def _funnel(cls, y: np.ndarray, kind: str) -> OutcomeSpec | None:
+        """A funnel spec for a 2-D 0/1 ``y`` nested in its first column; None when ``y`` is not
+        one and ``kind`` is "auto" or "zero_inflated" (then it is (conversion, revenue))."""
+        binary = np.isin(y, (0.0, 1.0)).all(axis=0)
+        nested = bool(binary.all() and (y[:, 1] <= y[:, 0]).all())
+        if kind == "funnel" and not nested:
+            column = "column 0 (visit)" if not binary[0] else "column 1 (conversion)"
+            problem = "is not 0/1" if not binary.all() else "is 1 on rows where column 0 is 0"
+            raise ValueError(
+                f"outcome='funnel' needs y = (visit 0/1, conversion 0/1) with a conversion only "
+                f"after a visit; {column} {problem}"
+            )
+        if kind == "funnel" or (kind == "auto" and nested):
+            return cls("funnel", ["visit", "conversion"], n_raw=2)
+        return None
 
     @classmethod
     def _zero_inflated(
@@ -83,6 +112,8 @@ class OutcomeSpec:
         if self.kind == "continuous":
             return self.loc + self.scale * raw
         p = torch.sigmoid(raw[..., :1])
+        if self.kind == "funnel":
+            return torch.cat([p, p * torch.sigmoid(raw[..., 1:2])], dim=-1)
         revenue = p * (self.loc + self.scale * raw[..., 1:2])
         return torch.cat([p, revenue], dim=-1) if len(self.targets) == 2 else revenue
 
@@ -98,6 +129,11 @@ class OutcomeSpec:
             per_row = F.binary_cross_entropy_with_logits(raw[:, 0], y[:, 0], reduction="none")
         elif self.kind == "continuous":
             per_row = (raw[:, 0] - (y[:, 0] - self.loc) / self.scale) ** 2
+        elif self.kind == "funnel":
+            first = y[:, 0]
+            per_row = F.binary_cross_entropy_with_logits(raw[:, 0], first, reduction="none")
+            second = F.binary_cross_entropy_with_logits(raw[:, 1], y[:, 1], reduction="none")
+            per_row = per_row + first * second
         else:
             positive = (y[:, 0] > 0).to(raw.dtype)
             value = y[:, -1]

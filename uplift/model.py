@@ -47,12 +47,16 @@ class UpliftModel(BaseEstimator):
             head's parameters and the control head's (the incentive heads start as copies of
             it), which shrinks the estimated effects' heterogeneity, not the outcomes; None is 0
             (0.1 above 20,000 users until session 3, chosen on a mis-scored benchmark).
-        value_difference: zero-inflated revenue only: weight of the penalty on the spread, over
+        value_difference: zero-inflated revenue and funnel outcomes only: weight of the penalty on the spread, over
             users, of each incentive's order-value output minus the control's (the value is
             learned from converters alone, so per-arm value heads are mostly noise); None picks
-            ``uplift.fitting.VALUE_DIFFERENCE`` (10). Conversion effects are not penalized.
+            ``uplift.fitting.VALUE_DIFFERENCE`` (10); for a funnel it is the spread of each
+            incentive's conversion-given-visit logit minus the control's. Conversion effects
+            (and a funnel's visit effects) are not penalized.
         outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
-            "zero_inflated" (revenue = conversion × order value).
+            "zero_inflated" (revenue = conversion × order value), "funnel" (a 2-D 0/1 y =
+            (visit, conversion), a conversion only after a visit; "auto" picks it for such a
+            y): conversion = P(visit) × P(conversion | visit), targets "visit", "conversion".
         balance: "auto", None, "mmd" or "wasserstein" (CFR representation balancing) and its
             ``balance_weight``: "auto" is "mmd" up to 20,000 users when the arms' covariates
             are detectably imbalanced (Hotelling's test; randomized data are not), else None;

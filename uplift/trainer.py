@@ -222,6 +222,8 @@ def _marginal_link(spec: OutcomeSpec, data: TrainData, rows: np.ndarray) -> np.n
     if spec.kind == "continuous":
         return np.array([(mean(y[:, 0], w) - spec.loc) / spec.scale])
     positive = (y[:, 0] > 0).astype(np.float64)
+    if spec.kind == "funnel":  # the first stage's rate, then the outcome's rate after it
+        return np.array([logit(mean(positive, w)), logit(mean(y[:, 1], w * positive))])
     value = mean(y[:, -1], w * positive) if (w * positive).sum() > 0 else spec.loc
     return np.array([logit(mean(positive, w)), (value - spec.loc) / spec.scale])
 
@@ -340,7 +342,7 @@ class Trainer:
             )
         if cfg.head_difference > 0:
             loss = loss + cfg.head_difference * head_distance(net)
-        if cfg.value_difference > 0 and spec.kind == "zero_inflated":
+        if cfg.value_difference > 0 and spec.kind in ("zero_inflated", "funnel"):
             loss = loss + cfg.value_difference * value_spread(outcomes)
         return loss
 

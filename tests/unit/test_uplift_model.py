@@ -194,3 +194,47 @@ def test_fits_on_cuda_with_bf16() -> None:
     cpu = UpliftModel(max_epochs=20, device="cpu", criterion="factual", **FAST)
     cpu.fit(X, labels, y, control="control")
     assert np.abs(model.effect(X) - cpu.effect(X)).mean() < 0.2
+
+
+def funnel_data(n: int, seed: int = 0):
+    """A visit whose probability the arm "a" raises with x0, then a conversion given the visit
+    at a rate that depends on x1 but not on the arm; returns the true effects on both."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    labels = np.array(["control", "a"])[rng.integers(0, 2, n)]
+    p_visit = expit(-1.0 + X[:, 2] + (labels == "a") * (0.5 + 0.5 * X[:, 0]))
+    p_buy = expit(-1.0 + X[:, 1])
+    visit = rng.binomial(1, p_visit)
+    conversion = visit * rng.binomial(1, p_buy)
+    lift = expit(-1.0 + X[:, 2] + 0.5 + 0.5 * X[:, 0]) - expit(-1.0 + X[:, 2])
+    return X, labels, np.column_stack([visit, conversion]), lift, lift * p_buy
+
+
+def test_funnel_outcome_recovers_visit_and_conversion_effects() -> None:
+    X, labels, y, visit_lift, conversion_lift = funnel_data(6000)
+    model = UpliftModel(max_epochs=30, n_estimators=1, **FAST).fit(X, labels, y, control="control")
+    assert model.outcome_spec_.kind == "funnel"  # "auto": 0/1 columns, conversion after a visit
+    assert model.outcome_spec_.targets == ["visit", "conversion"]
+    mu = model.outcomes_by_target(X)
+    assert (mu["conversion"] <= mu["visit"] + 1e-7).all()  # P(visit) × P(conversion | visit)
+    for target, truth in (("visit", visit_lift), ("conversion", conversion_lift)):
+        error = pehe(truth[:, None], model.effect(X, outcome=target))[0]
+        constant = pehe(truth[:, None], np.full((len(truth), 1), truth.mean()))[0]
+        assert error < 0.6 * constant, (target, error, constant)
+
+
+def test_funnel_outcome_refuses_a_conversion_without_a_visit() -> None:
+    X, labels, y, _, _ = funnel_data(200)
+    y[np.flatnonzero(y[:, 0] == 0)[0], 1] = 1.0
+    with pytest.raises(ValueError, match=r"column 1 \(conversion\) is 1 on rows where column 0"):
+        UpliftModel(outcome="funnel", max_epochs=1, **FAST).fit(X, labels, y, control="control")
+    with pytest.raises(ValueError, match="needs a 2-D y"):
+        UpliftModel(outcome="funnel", max_epochs=1, **FAST).fit(
+            X, labels, y[:, 1], control="control"
+        )
+    model = UpliftModel(max_epochs=1, **FAST).fit(X, labels, y, control="control")
+    assert (
+        model.outcome_spec_.kind == "zero_inflated"
+    )  # "auto": not nested, so (conversion, revenue)
