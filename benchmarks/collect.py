@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["assignment", "stats", "refresh", "uplift", "strategy", "ledger_cap", "scale", "spark_load"]
+ORDER = [
+    "assignment",
+    "stats",
+    "refresh",
+    "uplift",
+    "strategy",
+    "ledger_cap",
+    "scale",
+    "spark_load",
+]
 INTRO = """# liftlab benchmarks
 
 Every table compares liftlab with its peers in the same run (ratios), on this project's 2-core
