@@ -29,11 +29,12 @@ SIM_ARMS = ["none", "discount_10", "coupon_5", "free_shipping"]
 UPLIFT_SCRIPT = Path(__file__).resolve().parent / "uplift.py"
 
 
-def fit_method(name: str, X, t, y, control, seed: int, quick: bool):
-    """Fit liftlab (defaults; a short budget with ``quick``) or a peer; returns (model, seconds)."""
+def fit_method(name: str, X, t, y, control, seed: int, quick: bool, **liftlab):
+    """Fit liftlab (defaults plus ``liftlab``; a short budget with ``quick``) or a peer;
+    returns (model, seconds)."""
     start = time.perf_counter()
     if name == "liftlab":
-        params = {"max_epochs": 30} if quick else {}
+        params = {"max_epochs": 30, **liftlab} if quick else liftlab
         model = UpliftModel(random_state=seed, verbose=False, **params)
         model.fit(X, t, y, control=control)
     else:
@@ -137,8 +138,9 @@ def bench_hillstrom(splits: int, peers: list[str], quick: bool, subsample: int |
                 # peers are single-outcome learners and fit the conversion alone
                 funnel = name == "liftlab" and outcome == "conversion"
                 target = np.column_stack([data["visit"].to_numpy(float), y]) if funnel else y
+                kind = {"outcome": "funnel"} if funnel else {}
                 model, _ = fit_method(
-                    name, X[~test], t[~test], target[~test], "No E-Mail", split, quick
+                    name, X[~test], t[~test], target[~test], "No E-Mail", split, quick, **kind
                 )
                 tau = (
                     model.effect(X[test], outcome="conversion") if funnel else model.effect(X[test])

@@ -77,20 +77,21 @@ class OutcomeSpec:
 
     @classmethod
     def _funnel(cls, y: np.ndarray, kind: str) -> OutcomeSpec | None:
-        """A funnel spec for a 2-D 0/1 ``y`` nested in its first column; None when ``y`` is not
-        one and ``kind`` is "auto" or "zero_inflated" (then it is (conversion, revenue))."""
+        """The funnel spec when ``kind`` is "funnel" (``y`` checked: 0/1 columns, the second
+        only where the first is 1); None otherwise: "auto" never picks a funnel, since a 2-D
+        (conversion, revenue) whose revenue happens to be 0/1 would look like one."""
+        if kind != "funnel":
+            return None
         binary = np.isin(y, (0.0, 1.0)).all(axis=0)
         nested = bool(binary.all() and (y[:, 1] <= y[:, 0]).all())
-        if kind == "funnel" and not nested:
+        if not nested:
             column = "column 0 (visit)" if not binary[0] else "column 1 (conversion)"
             problem = "is not 0/1" if not binary.all() else "is 1 on rows where column 0 is 0"
             raise ValueError(
                 f"outcome='funnel' needs y = (visit 0/1, conversion 0/1) with a conversion only "
                 f"after a visit; {column} {problem}"
             )
-        if kind == "funnel" or (kind == "auto" and nested):
-            return cls("funnel", ["visit", "conversion"], n_raw=2)
-        return None
+        return cls("funnel", ["visit", "conversion"], n_raw=2)
 
     @classmethod
     def _zero_inflated(

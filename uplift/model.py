@@ -55,8 +55,8 @@ class UpliftModel(BaseEstimator):
             (and a funnel's visit effects) are not penalized.
         outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
             "zero_inflated" (revenue = conversion × order value), "funnel" (a 2-D 0/1 y =
-            (visit, conversion), a conversion only after a visit; "auto" picks it for such a
-            y): conversion = P(visit) × P(conversion | visit), targets "visit", "conversion".
+            (visit, conversion), a conversion only after a visit; "auto" never picks it):
+            conversion = P(visit) × P(conversion | visit), targets "visit", "conversion".
         balance: "auto", None, "mmd" or "wasserstein" (CFR representation balancing) and its
             ``balance_weight``: "auto" is "mmd" up to 20,000 users when the arms' covariates
             are detectably imbalanced (Hotelling's test; randomized data are not), else None;

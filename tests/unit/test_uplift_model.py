@@ -214,8 +214,9 @@ def funnel_data(n: int, seed: int = 0):
 
 def test_funnel_outcome_recovers_visit_and_conversion_effects() -> None:
     X, labels, y, visit_lift, conversion_lift = funnel_data(6000)
-    model = UpliftModel(max_epochs=30, n_estimators=1, **FAST).fit(X, labels, y, control="control")
-    assert model.outcome_spec_.kind == "funnel"  # "auto": 0/1 columns, conversion after a visit
+    model = UpliftModel(outcome="funnel", max_epochs=30, n_estimators=1, **FAST)
+    model.fit(X, labels, y, control="control")
+    assert model.outcome_spec_.kind == "funnel"
     assert model.outcome_spec_.targets == ["visit", "conversion"]
     mu = model.outcomes_by_target(X)
     assert (mu["conversion"] <= mu["visit"] + 1e-7).all()  # P(visit) × P(conversion | visit)
@@ -234,7 +235,6 @@ def test_funnel_outcome_refuses_a_conversion_without_a_visit() -> None:
         UpliftModel(outcome="funnel", max_epochs=1, **FAST).fit(
             X, labels, y[:, 1], control="control"
         )
-    model = UpliftModel(max_epochs=1, **FAST).fit(X, labels, y, control="control")
-    assert (
-        model.outcome_spec_.kind == "zero_inflated"
-    )  # "auto": not nested, so (conversion, revenue)
+    _, _, nested, _, _ = funnel_data(200)
+    model = UpliftModel(max_epochs=1, **FAST).fit(X, labels, nested, control="control")
+    assert model.outcome_spec_.kind == "zero_inflated"  # "auto" keeps (conversion, revenue)
