@@ -71,7 +71,8 @@ def _outcome_array(y: Any, n: int) -> np.ndarray:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] not in (1, 2):
         raise ValueError(
-            f"y must be 1-D, or 2-D (conversion, revenue) or (visit, conversion); got shape {arr.shape}"
+            "y must be 1-D, or 2-D (conversion, revenue) or (visit, conversion); "
+            f"got shape {arr.shape}"
         )
     if len(arr) != n:
         raise ValueError(f"y has {len(arr)} rows but X has {n}; pass one outcome per user")

@@ -47,9 +47,10 @@ class UpliftModel(BaseEstimator):
             head's parameters and the control head's (the incentive heads start as copies of
             it), which shrinks the estimated effects' heterogeneity, not the outcomes; None is 0
             (0.1 above 20,000 users until session 3, chosen on a mis-scored benchmark).
-        value_difference: zero-inflated revenue and funnel outcomes only: weight of the penalty on the spread, over
-            users, of each incentive's order-value output minus the control's (the value is
-            learned from converters alone, so per-arm value heads are mostly noise); None picks
+        value_difference: zero-inflated revenue and funnel outcomes only: weight of the penalty
+            on the spread, over users, of each incentive's order-value output minus the
+            control's (the value is learned from converters alone, so per-arm value heads are
+            mostly noise); None picks
             ``uplift.fitting.VALUE_DIFFERENCE`` (10); for a funnel it is the spread of each
             incentive's conversion-given-visit logit minus the control's. Conversion effects
             (and a funnel's visit effects) are not penalized.
