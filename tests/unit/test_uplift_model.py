@@ -212,7 +212,7 @@ def funnel_data(n: int, seed: int = 0):
     return X, labels, np.column_stack([visit, conversion]), lift, lift * p_buy
 
 
-def test_funnel_outcome_recovers_visit_and_conversion_effects() -> None:
+def test_funnel_outcome_recovers_visit_and_conversion_effects(tmp_path) -> None:
     X, labels, y, visit_lift, conversion_lift = funnel_data(6000)
     model = UpliftModel(outcome="funnel", max_epochs=30, n_estimators=1, **FAST)
     model.fit(X, labels, y, control="control")
@@ -224,6 +224,12 @@ def test_funnel_outcome_recovers_visit_and_conversion_effects() -> None:
         error = pehe(truth[:, None], model.effect(X, outcome=target))[0]
         constant = pehe(truth[:, None], np.full((len(truth), 1), truth.mean()))[0]
         assert error < 0.6 * constant, (target, error, constant)
+    model.save(tmp_path / "funnel")
+    same = UpliftModel.load(tmp_path / "funnel")
+    assert same.outcome_spec_.kind == "funnel"
+    np.testing.assert_array_equal(
+        same.effect(X, outcome="conversion"), model.effect(X, outcome="conversion")
+    )
 
 
 def test_funnel_outcome_refuses_a_conversion_without_a_visit() -> None:
