@@ -229,8 +229,9 @@ def _marginal_link(spec: OutcomeSpec, data: TrainData, rows: np.ndarray) -> np.n
 
 
 def value_spread(outcomes: torch.Tensor) -> torch.Tensor:
-    """Mean squared centred difference of the incentives' order-value outputs from the control's;
-    ``outcomes`` (n, n_arms, 2) of a zero-inflated network, column 1 the standardized value."""
+    """Mean squared centred difference of the incentives' second outputs from the control's;
+    ``outcomes`` (n, n_arms, 2) of a zero-inflated network (column 1 the standardized order
+    value) or of a funnel (column 1 the conversion-given-visit logit)."""
     diff = outcomes[:, 1:, 1] - outcomes[:, :1, 1]
     return ((diff - diff.mean(dim=0, keepdim=True)) ** 2).mean()
 

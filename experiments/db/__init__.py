@@ -16,10 +16,11 @@ from experiments.db.experiment import (
     ResultSnapshot,
     Variant,
 )
-from experiments.db.session import make_engine, make_session_factory
+from experiments.db.session import make_engine, make_session_factory, take_sqlite_write_lock
 from experiments.db.strategy import Decision, ModelRun, Strategy
 
 __all__ = [
+    "take_sqlite_write_lock",
     "API_SCOPES",
     "INCENTIVE_KINDS",
     "METRIC_KINDS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from experiments.db.base import Base
@@ -42,3 +42,15 @@ def refresh_planner_statistics(connection: Connection | Session, tables: Sequenc
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def take_sqlite_write_lock(session: Session, model: Any, row_id: int) -> None:
+    """Take SQLite's database write lock now, until the transaction ends: a no-op write of
+    ``model``'s row ``row_id`` (``updated_at`` kept, so its onupdate does not fire). The callers'
+    reads after it see every committed row; PostgreSQL callers lock rows instead."""
+    session.execute(
+        update(model)
+        .where(model.id == row_id)
+        .values(updated_at=model.updated_at)
+        .execution_options(synchronize_session=False)
+    )

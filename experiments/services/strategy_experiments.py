@@ -47,10 +47,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from experiments.db import Decision, Experiment, Incentive, Strategy, Variant
+from experiments.db import (
+    Decision,
+    Experiment,
+    Incentive,
+    Strategy,
+    Variant,
+    take_sqlite_write_lock,
+)
 from experiments.errors import ConflictError, ValidationError
 from experiments.services import assignments, experiments
 from experiments.services.strategies import check_request, get_strategy
@@ -212,12 +219,7 @@ def _lock_unit(session: Session, experiment: Experiment, unit_id: str) -> None:
             {"exp": experiment.id % 2_147_483_647, "unit": unit_id},
         )
     else:
-        session.execute(
-            update(Experiment)
-            .where(Experiment.id == experiment.id)
-            .values(updated_at=Experiment.updated_at)  # kept: a decision does not edit it
-            .execution_options(synchronize_session=False)
-        )
+        take_sqlite_write_lock(session, Experiment, experiment.id)
 
 
 def decide_in_experiment(

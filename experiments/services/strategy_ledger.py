@@ -47,7 +47,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from experiments.db import Decision, Strategy
+from experiments.db import Decision, Strategy, take_sqlite_write_lock
 from experiments.errors import ValidationError
 
 
@@ -121,13 +121,7 @@ def lock_ledger(session: Session, strategy: Strategy) -> LedgerLock:
     row = Strategy.id == strategy.id
     columns = select(Strategy.budget, Strategy.batch_run, Strategy.planned_spend).where(row)
     if session.get_bind().dialect.name != "postgresql":
-        # a no-op write (updated_at kept, so no onupdate) takes SQLite's write lock now
-        session.execute(
-            update(Strategy)
-            .where(row)
-            .values(updated_at=Strategy.updated_at)
-            .execution_options(synchronize_session=False)
-        )
+        take_sqlite_write_lock(session, Strategy, strategy.id)
         budget, batch_run, planned = session.execute(columns).one()
     else:
         budget, batch_run, planned = session.execute(columns.with_for_update()).one()

@@ -86,3 +86,24 @@ def online_strategy(shop_model):  # type: ignore[no-untyped-def]
         return strategies.create_strategy(session, data, actor="test")
 
     return create
+
+
+@pytest.fixture
+def coupon_strategy():  # type: ignore[no-untyped-def]
+    """``coupon_strategy(session, key, **settings)`` creates an active strategy ``key`` that
+    offers coupon_5 alone (also its fallback), after the default catalog; ``settings`` add to or
+    override that (budget, shares ...). Returns the Strategy."""
+    from experiments.services import catalog, demo_data, strategies
+
+    def create(session, key: str, **settings):  # type: ignore[no-untyped-def]
+        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
+        data = {
+            "key": key,
+            "approved_incentives": ["coupon_5"],
+            "fallback": "coupon_5",
+            "status": "active",
+            **settings,
+        }
+        return strategies.create_strategy(session, data, actor="test")
+
+    return create

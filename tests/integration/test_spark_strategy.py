@@ -149,38 +149,20 @@ def test_spark_decides_like_the_single_process_run(spark, shop_model, tmp_path_f
     assert got["incentive"].isna().sum() == (ref.arm < 0).sum()
 
 
-def spark_db_strategy(session, shop_model, key: str = "spark-db"):  # type: ignore[no-untyped-def]
-    """An active strategy scored by the shop model, from the database, budget binding."""
+def spark_db_strategy(online_strategy, session, key: str = "spark-db"):  # type: ignore[no-untyped-def]
+    """An active strategy scored by the shop model, from the database, budget binding (the
+    shared ``online_strategy`` factory with this file's arms); returns its ModelRun."""
     from experiments.db import ModelRun
-    from experiments.services import catalog, demo_data, strategies
 
-    folder, features = shop_model
-    catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-    run = ModelRun(
-        architecture="dragonnet",
-        status="succeeded",
-        artifact_path=str(folder),
-        metrics={"features": features},
-    )
-    session.add(run)
-    session.flush()
-    strategies.create_strategy(
+    strategy = online_strategy(
         session,
-        {
-            "key": key,
-            "budget": 15_000.0,
-            "objective": "revenue",
-            "approved_incentives": ARMS,
-            "fallback": "coupon_5",
-            "holdout_share": 0.05,
-            "explore_share": 0.05,
-            "status": "active",
-            "model_run_id": run.id,
-            "config": {"calibration": {"discount_20": {"experiment_ate": 0.03}}},
-        },
-        actor="test",
+        key=key,
+        budget=15_000.0,
+        approved_incentives=ARMS,
+        holdout_share=0.05,
+        config={"calibration": {"discount_20": {"experiment_ate": 0.03}}},
     )
-    return run
+    return session.get(ModelRun, strategy.model_run_id)
 
 
 def logged_rows(session, strategy_id: int, batch_run: int) -> list[tuple]:  # type: ignore[no-untyped-def]
@@ -211,7 +193,7 @@ def logged_rows(session, strategy_id: int, batch_run: int) -> list[tuple]:  # ty
 
 
 def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
-    spark, shop_model, db_session, tmp_path_factory
+    spark, online_strategy, db_session, tmp_path_factory
 ):  # type: ignore[no-untyped-def]
     """Both backends: the strategy, model run and catalog come from the database; the Spark
     run's Parquet log, loaded as a batch run, is the single run's decision log row for row."""
@@ -227,7 +209,7 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     from experiments.services import strategies
     from experiments.services.strategy_ledger import cap_spend, latest_decision
 
-    run = spark_db_strategy(db_session, shop_model)
+    run = spark_db_strategy(online_strategy, db_session)
     path = population_folder(tmp_path_factory, 20_000, seed=6)
     output = str(tmp_path_factory.mktemp("decisions") / "spark-db")
     plan_spark = run_strategy_spark(
@@ -284,7 +266,7 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
 
 
 def test_the_cli_runs_on_spark_and_loads_the_ledger(
-    spark, shop_model, run, db_url, tmp_path_factory
+    spark, online_strategy, run, db_url, tmp_path_factory
 ):  # type: ignore[no-untyped-def]
     """``liftlab strategy run --engine spark --load`` in one transaction; the ledger shows it."""
     import json
@@ -293,7 +275,7 @@ def test_the_cli_runs_on_spark_and_loads_the_ledger(
 
     engine = make_engine(db_url)
     with make_session_factory(engine).begin() as session:
-        spark_db_strategy(session, shop_model, key="spark-cli")
+        spark_db_strategy(online_strategy, session, key="spark-cli")
     engine.dispose()
     path = population_folder(tmp_path_factory, 5_000, seed=9)
     output = str(tmp_path_factory.mktemp("decisions") / "spark-cli")

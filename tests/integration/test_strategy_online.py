@@ -200,27 +200,15 @@ def test_the_hard_cap_stops_online_spend_at_the_budget(db_session) -> None:
     assert strategies.get_strategy(db_session, "capped").updated_at == updated_at
 
 
-def test_concurrent_decisions_cannot_overspend(db_url) -> None:
+def test_concurrent_decisions_cannot_overspend(db_url, coupon_strategy) -> None:
     """The second request waits for the first one's ledger lock, then sees its spend."""
     from experiments.db import make_engine, make_session_factory
 
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     with factory.begin() as session:
-        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-        strategies.create_strategy(
-            session,
-            {
-                "key": "tight",
-                "approved_incentives": ["coupon_5"],
-                "fallback": "coupon_5",
-                "holdout_share": 0.0,
-                "explore_share": 0.0,  # every unit draws the coupon, costing 5
-                "budget": 5.0,
-                "status": "active",
-            },
-            actor="test",
-        )
+        # every unit draws the coupon, costing 5
+        coupon_strategy(session, "tight", holdout_share=0.0, explore_share=0.0, budget=5.0)
     first = factory()
     decided = strategies.decide(first, "tight", "a")
     assert decided.incentive_id is not None  # 5 of 5, not committed yet

@@ -173,7 +173,9 @@ def test_variant_draws_are_capped_by_the_strategys_budget(db_session) -> None:
 
 
 @pytest.mark.parametrize("second_path", ["experiment", "strategy"])
-def test_concurrent_variant_decisions_cannot_overspend(db_url, second_path) -> None:
+def test_concurrent_variant_decisions_cannot_overspend(
+    db_url, second_path, coupon_strategy
+) -> None:
     """A strategy variant's new draw holds the ledger lock like ``serve``: a second request (in
     the experiment, or under the strategy itself) waits, then sees its spend."""
     from experiments.db import make_engine, make_session_factory
@@ -181,20 +183,8 @@ def test_concurrent_variant_decisions_cannot_overspend(db_url, second_path) -> N
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     with factory.begin() as session:
-        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-        strategies.create_strategy(
-            session,
-            {
-                "key": "tight",
-                "approved_incentives": ["coupon_5"],
-                "fallback": "coupon_5",
-                "holdout_share": 0.0,
-                "explore_share": 0.0,  # every unit draws the coupon, costing 5
-                "budget": 5.0,
-                "status": "active",
-            },
-            actor="test",
-        )
+        # every unit draws the coupon, costing 5
+        coupon_strategy(session, "tight", holdout_share=0.0, explore_share=0.0, budget=5.0)
         start_experiment(session, "tight", weights=(0.1, 0.1, 0.8))
         experiment = experiments.get_experiment(session, "ab")
         config = experiments.assignment_config(experiment)
@@ -234,7 +224,9 @@ def test_concurrent_variant_decisions_cannot_overspend(db_url, second_path) -> N
 
 
 @pytest.mark.parametrize("variant", ["holdout", "winner", "targeted"])
-def test_simultaneous_first_requests_for_a_unit_log_one_decision(db_url, variant) -> None:
+def test_simultaneous_first_requests_for_a_unit_log_one_decision(
+    db_url, variant, coupon_strategy
+) -> None:
     """Two requests for the same new unit at once: the second waits for the first's
     transaction, then repeats its decision ("sticky") instead of logging a second one."""
     from experiments.db import make_engine, make_session_factory
@@ -242,18 +234,7 @@ def test_simultaneous_first_requests_for_a_unit_log_one_decision(db_url, variant
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     with factory.begin() as session:
-        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-        strategies.create_strategy(
-            session,
-            {
-                "key": "s",
-                "approved_incentives": ["coupon_5"],
-                "fallback": "coupon_5",
-                "budget": 1e6,
-                "status": "active",
-            },
-            actor="test",
-        )
+        coupon_strategy(session, "s", budget=1e6)
         start_experiment(session, "s", weights=(0.34, 0.33, 0.33))
         experiment = experiments.get_experiment(session, "ab")
         config = experiments.assignment_config(experiment)
