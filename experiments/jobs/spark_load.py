@@ -276,6 +276,7 @@ def _record(
         model_run_id=int(manifest["model_run_id"]),
         margin_rate=float(manifest["inputs"]["margin_rate"]),
         output=path,
+        online=manifest.get("online"),
     )
     config["loaded"] = {"output_id": manifest["output_id"], "batch_run": batch_run}
     strategy.config = config

@@ -6,8 +6,10 @@ the folder: Parquet part files sorted by ``row`` (the population's numbering, th
 single-process run logs its users in) with the columns of ``COLUMNS``, then
 ``_liftlab_manifest.json`` (``MANIFEST``): the strategy (key and id), the model run, the inputs
 the plan was solved with (arms, incentive ids, cost models, calibration, budget, shares,
-objective, margin rate), the plan summary (lambda, spend, counts), the number of rows, and each
-part file's size and sha256. ``spark_load`` refuses a folder whose files, rows or plan do not
+objective, margin rate), the plan summary (lambda, spend, counts), the serving state online
+decisions need (``online``: calibration shifts and mean costs, ``strategy_run.serving_state``),
+the number of rows, and each part file's size and sha256. A manifest written before the serving
+state was recorded has no ``online``: its plan is loaded, and online decisions use the fallback. ``spark_load`` refuses a folder whose files, rows or plan do not
 match it. Readers of the Parquet (Spark, pandas, pyarrow datasets) skip the manifest: names
 starting with ``_`` or ``.`` are hidden files to them.
 
@@ -113,8 +115,10 @@ def build_manifest(
     approved: list[str],
     plan: dict[str, Any],
     rows: int,
+    online: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of a run's output, without its file list (``write_manifest`` adds it)."""
+    extra = {} if online is None else {"online": plain(online)}
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -125,6 +129,7 @@ def build_manifest(
         "inputs": planned_inputs(inputs),
         "plan": plain(plan),
         "rows": rows,
+        **extra,
     }
 
 
@@ -187,6 +192,22 @@ def _ints(value: Any) -> bool:
     return isinstance(value, list) and all(_int(v) for v in value)
 
 
+def _serving_state(m: dict[str, Any]) -> bool:
+    """No ``online`` (an older manifest), or the serving state of this manifest's plan."""
+    if "online" not in m:
+        return True
+    state, arms = m["online"], m["inputs"]["arms"]
+    return (
+        state["model_run_id"] == m["model_run_id"]
+        and state["arms"] == arms
+        and state["features"] == m["inputs"]["features"]
+        and isinstance(state["objective"], str)
+        and len(state["calibration_shifts"]) == len(state["mean_cost"]) == len(arms)
+        and all(s is None or _number(s) for s in state["calibration_shifts"])
+        and all(_number(c) for c in state["mean_cost"])
+    )
+
+
 def _holds(check: Any, manifest: dict[str, Any]) -> bool:
     try:
         return bool(check(manifest))
@@ -214,6 +235,7 @@ _SHAPE: tuple[tuple[str, Any], ...] = (
     ("plan.spend", lambda m: _number(m["plan"]["spend"])),
     ("plan.count_by_bucket", lambda m: _ints(m["plan"]["count_by_bucket"])),
     ("plan.count_by_arm", lambda m: _ints(m["plan"]["count_by_arm"])),
+    ("online", _serving_state),
     (
         "files",
         lambda m: all(
@@ -231,12 +253,16 @@ def spark_plan_config(
     model_run_id: int,
     margin_rate: float,
     output: str,
+    online: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A strategy's ``config`` after a Spark plan: ``plan``, engine and decision log path.
+    """A strategy's ``config`` after a Spark plan: ``plan``, engine, decision log path and the
+    plan's serving state (``online``; an earlier plan's is never kept: its shifts and mean costs
+    belong to that plan, so without one online decisions use the fallback).
 
-    Not recomputed on Spark: the frontier, and the single run's serving state (its shifts and
-    mean costs belong to its own plan; without it online decisions use the fallback)."""
+    Not recomputed on Spark: the profit frontier."""
     kept = {k: v for k, v in config.items() if k not in ("frontier", "online")}
+    if online is not None:
+        kept["online"] = plain(online)
     return {
         **kept,
         "plan": plan,

@@ -93,6 +93,13 @@ def effect_units(pdf: pd.DataFrame, k: int) -> dict[str, Any]:
     return {"n": int(len(p)), "units": [exact_sum(p[:, j] - p[:, 0]) for j in range(1, k + 1)]}
 
 
+def cost_units(pdf: pd.DataFrame, k: int) -> dict[str, Any]:
+    """Exact sums of each arm's expected spend over a priced frame (for the serving state's
+    mean costs, ``strategy_run.mean_costs``)."""
+    cost = pdf[[f"c{j}" for j in range(k)]].to_numpy(np.float64)
+    return {"n": int(len(cost)), "units": [exact_sum(cost[:, j]) for j in range(k)]}
+
+
 def hull_columns(k: int) -> tuple[list[str], list[str], list[str]]:
     """Per hull step t: the segment's slope, cost increment and arm."""
     return [f"s{t}" for t in range(k)], [f"d{t}" for t in range(k)], [f"a{t}" for t in range(k)]

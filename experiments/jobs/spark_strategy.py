@@ -7,7 +7,8 @@ and propensity — for populations that do not fit one machine:
 1. read the population (Parquet or a Parquet-backed table), numbered in file order;
 2. score it in the single run's chunks with the model broadcast once
    (``experiments.jobs.spark_scoring``), add up the exact calibration means, price every user
-   and build its hull;
+   and build its hull; the exact mean cost of each arm completes the serving state, so that
+   ``/decide`` scores a unit the run never saw as a single-process plan would;
 3. find lambda by distributed bisection (``experiments.jobs.spark_lambda``), then the fill, the
    drops and the budget checks (``experiments.jobs.spark_allocation``);
 4. write the decisions with their propensities as Parquet, sorted by row, with a manifest
@@ -40,6 +41,7 @@ from experiments.jobs.spark_output import (
 from experiments.jobs.spark_plan import plan_summary, solve_plan
 from experiments.jobs.spark_scoring import (
     BATCH,
+    cost_units,
     effect_units,
     model_payload,
     price_partition,
@@ -48,7 +50,13 @@ from experiments.jobs.spark_scoring import (
     scored_schema,
 )
 from experiments.jobs.spark_session import ROW, get_session, partition_pass, read_population
-from experiments.jobs.strategy_run import StrategyInputs, record_plan, strategy_inputs
+from experiments.jobs.strategy_run import (
+    StrategyInputs,
+    calibration_shifts,
+    record_plan,
+    serving_state,
+    strategy_inputs,
+)
 from experiments.strategy.exact import to_float
 
 if TYPE_CHECKING:
@@ -57,7 +65,8 @@ if TYPE_CHECKING:
 
 
 def score_and_price(spark: SparkSession, inputs: StrategyInputs, population: DataFrame):  # type: ignore[no-untyped-def]
-    """Per user: value, cost, bucket and hull (persisted), scored in the single run's chunks."""
+    """Per user: value, cost, bucket and hull (persisted), scored in the single run's chunks;
+    the scored frame (persisted) and the calibration shifts."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F  # noqa: N812 - the pyspark convention
 
@@ -83,7 +92,14 @@ def score_and_price(spark: SparkSession, inputs: StrategyInputs, population: Dat
     priced = scored.mapInPandas(
         lambda frames: (price_partition(pdf, inputs, means) for pdf in frames), priced_schema(k)
     ).persist(StorageLevel.MEMORY_AND_DISK)
-    return priced, scored
+    return priced, scored, calibration_shifts(inputs.calibration_ates, means)
+
+
+def mean_cost(priced: DataFrame, k: int) -> list[float]:
+    """Each arm's exact mean expected spend over the priced users (``strategy_run.mean_costs``)."""
+    parts = partition_pass(priced, lambda pdf: cost_units(pdf, k))
+    n = sum(p["n"] for p in parts)
+    return [to_float(sum(p["units"][j] for p in parts), n) for j in range(k)]
 
 
 def allocate_priced(priced: DataFrame, inputs: StrategyInputs) -> tuple[DataFrame, dict[str, Any]]:
@@ -109,14 +125,16 @@ def allocate_priced(priced: DataFrame, inputs: StrategyInputs) -> tuple[DataFram
 
 def decide_population(
     spark: SparkSession, inputs: StrategyInputs, population: DataFrame
-) -> tuple[DataFrame, dict[str, Any]]:
+) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
     """Decisions (persisted frame: row, unit_id, arm, incentive, bucket, propensity, expected
-    value and cost) and the plan summary for ``population`` (with its ``row`` numbering)."""
-    priced, scored = score_and_price(spark, inputs, population)
+    value and cost), the plan summary and the serving state (``strategy_run.serving_state``)
+    for ``population`` (with its ``row`` numbering)."""
+    priced, scored, shifts = score_and_price(spark, inputs, population)
     decisions, summary = allocate_priced(priced, inputs)
+    online = serving_state(inputs, shifts, mean_cost(priced, len(inputs.arms)))
     scored.unpersist()
     priced.unpersist()
-    return decisions, summary
+    return decisions, summary, online
 
 
 def write_decisions(decisions: DataFrame, inputs: StrategyInputs, output: str) -> None:
@@ -160,7 +178,7 @@ def run_strategy_spark(
     frame = read_population(spark, population, table)
     columns = [c for c in frame.columns if c != ROW]
     inputs, _ = strategy_inputs(session, key, columns, margin_rate=margin_rate)
-    decisions, summary = decide_population(spark, inputs, frame)
+    decisions, summary, online = decide_population(spark, inputs, frame)
     write_decisions(decisions, inputs, output)
     users = sum(summary["count_by_bucket"])
     decisions.unpersist()
@@ -171,6 +189,7 @@ def run_strategy_spark(
         approved=list(strategy.approved_incentives),
         plan=summary,
         rows=users,
+        online=online,
     )
     write_manifest(output, manifest)
     config = spark_plan_config(
@@ -179,6 +198,7 @@ def run_strategy_spark(
         model_run_id=inputs.model_run_id,
         margin_rate=margin_rate,
         output=output,
+        online=online,
     )
     record_plan(session, strategy, config, users=users, actor=actor)
     return summary

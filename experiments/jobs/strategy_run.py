@@ -294,21 +294,28 @@ def run_strategy(
         "model_run_id": inputs.model_run_id,
         "margin_rate": margin_rate,
         "frontier": profit_frontier(economics.value, economics.cost, strategy.budget),
-        "online": serving_state(inputs, shifts, economics.cost),
+        "online": serving_state(inputs, shifts, mean_costs(economics.cost)),
     }
     record_plan(session, strategy, config, users=len(rows), actor=actor)
     return summary
 
 
+def mean_costs(cost: np.ndarray) -> list[float]:
+    """Each arm's exact mean expected spend over the population (order-independent, so a Spark
+    run's partition sums give the same floats)."""
+    return [exact_mean(cost[:, j]) for j in range(cost.shape[1])]
+
+
 def serving_state(
-    inputs: StrategyInputs, shifts: Sequence[float | None], cost: np.ndarray
+    inputs: StrategyInputs, shifts: Sequence[float | None], mean_cost: Sequence[float]
 ) -> dict[str, Any]:
     """What serving needs to decide a unit this run never saw as this run would have (plain JSON).
 
     The model run, its feature columns and the arms; the calibration shifts, which are population
     means and cannot be recomputed from one unit; the objective the plan's lambda was solved for;
-    and each arm's mean expected spend over the population, the cost of an arm given to a unit
-    that comes without features (``experiments.services.online_scoring``).
+    and each arm's mean expected spend over the population (``mean_costs``), the cost of an arm
+    given to a unit that comes without features (``experiments.services.online_scoring``). The
+    single-process run and the Spark run (``experiments.jobs.spark_strategy``) record the same.
     """
     return {
         "model_run_id": inputs.model_run_id,
@@ -316,7 +323,7 @@ def serving_state(
         "arms": list(inputs.arms),
         "calibration_shifts": [None if s is None else float(s) for s in shifts],
         "objective": inputs.objective,
-        "mean_cost": [exact_mean(cost[:, j]) for j in range(cost.shape[1])],
+        "mean_cost": [float(c) for c in mean_cost],
     }
 
 

@@ -8,14 +8,16 @@ that never scores online never loads it.
 A unit is scored online when the strategy's last batch plan can be served online and the
 request's ``features`` hold every feature column of that plan's model run:
 
-- the plan is the single-process run's (``liftlab strategy run``), which records its serving state
-  (``config["online"]``, see ``strategy_run.serving_state``): the model run, feature columns,
-  arms, calibration shifts and mean costs. The shifts are population means, so one unit cannot
+- the plan records its serving state (``config["online"]``, see ``strategy_run.serving_state``):
+  the model run, feature columns, arms, calibration shifts and mean costs. Both engines record
+  it: the single-process run (``liftlab strategy run``) and the Spark run
+  (``--engine spark``, whose exact partition sums give the same floats; a Spark folder loaded
+  later brings it from its manifest). The shifts are population means, so one unit cannot
   recompute them, and the lambda belongs to that plan: without a plan there is no lambda, and the
   unit gets the fallback (a lambda of 0 would give every unit its best positive-value arm
-  whatever it costs, leaving the budget to the hard cap alone). A Spark plan, loaded into the
-  ledger or not, records no serving state (online decisions use the fallback until a
-  single-process run), nor does a plan whose objective has changed since.
+  whatever it costs, leaving the budget to the hard cap alone). A plan without serving state (a
+  Spark folder written before it was recorded) gives the fallback, as does a plan whose
+  objective has changed since.
 - the model is loaded once per process and model run (``load_model``, an LRU cache keyed by run
   id and artifact path); an artifact that cannot be read gives the fallback, logged as a warning.
 

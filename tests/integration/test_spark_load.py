@@ -24,7 +24,13 @@ from experiments.db import AuditEntry, Decision
 from experiments.errors import ConflictError, ValidationError
 from experiments.jobs import spark_load
 from experiments.jobs.spark_output import MANIFEST, build_manifest, write_manifest
-from experiments.jobs.strategy_run import plan_population, run_strategy, strategy_inputs
+from experiments.jobs.strategy_run import (
+    mean_costs,
+    plan_population,
+    run_strategy,
+    serving_state,
+    strategy_inputs,
+)
 from experiments.services import strategies
 from experiments.services.strategy_ledger import cap_spend, latest_decision, ledger_spend
 
@@ -45,10 +51,14 @@ def make_strategy(online_strategy, session, key: str = KEY):  # type: ignore[no-
     return online_strategy(session, key=key, budget=BUDGET)
 
 
-def write_output(session, folder: Path, population, key: str = KEY, cuts=(0, 900, 1700)):  # type: ignore[no-untyped-def]
-    """``key``'s decisions for ``population`` in the Spark job's output format; the plan."""
+def write_output(  # type: ignore[no-untyped-def]
+    session, folder: Path, population, key: str = KEY, cuts=(0, 900, 1700), serving: bool = False
+):
+    """``key``'s decisions for ``population`` in the Spark job's output format; the plan. The
+    manifest carries the plan's serving state with ``serving`` (as the Spark job writes it),
+    else none (as a folder written before the serving state was recorded)."""
     inputs, model = strategy_inputs(session, key, list(population.columns))
-    _, _, plan = plan_population(inputs, model, population)
+    shifts, economics, plan = plan_population(inputs, model, population)
     strategy = strategies.get_strategy(session, key)
     n = len(population)
     arm = plan.arm
@@ -81,6 +91,7 @@ def write_output(session, folder: Path, population, key: str = KEY, cuts=(0, 900
         approved=list(strategy.approved_incentives),
         plan=summary,
         rows=n,
+        online=serving_state(inputs, shifts, mean_costs(economics.cost)) if serving else None,
     )
     write_manifest(str(folder), manifest)
     return summary
@@ -166,7 +177,8 @@ def test_a_loaded_output_is_the_current_ledger_as_a_local_run_logs_it(
         logged = latest_decision(db_session, strategy, unit)
         served = strategies.decide(db_session, KEY, unit)
         assert served.decision_id == logged.decision_id and served.context["source"] == "batch"
-    # a new unit: the fallback's coupon (5.00) does not fit in what the loaded plan left
+    # a new unit: no serving state in this manifest, so the fallback, whose coupon (5.00) does
+    # not fit in what the loaded plan left
     new = [strategies.decide(db_session, KEY, f"never-seen-{i}") for i in range(10)]
     assert all(d.batch_run == 1 for d in new)
     assert {d.context["online_reason"] for d in new} == {"plan_without_serving_state"}
@@ -185,6 +197,27 @@ def test_a_loaded_output_is_the_current_ledger_as_a_local_run_logs_it(
     assert strategies.get_strategy(db_session, KEY).batch_run == 2
     assert own_rows(db_session, 2) == rows
     assert rows[0][6] == {"source": "batch", "model_run_id": strategy.model_run_id}
+
+
+def test_a_loaded_serving_state_scores_new_units_online(
+    db_session, online_strategy, population, tmp_path
+) -> None:
+    """The manifest's serving state becomes the plan's: a unit the run never saw, with features,
+    is scored by the model, and a local run of the same population records the same state."""
+    make_strategy(online_strategy, db_session)
+    folder = tmp_path / "decisions"
+    write_output(db_session, folder, population, serving=True)
+    spark_load.load_decisions(db_session, KEY, str(folder), actor="test")
+    state = strategies.get_strategy(db_session, KEY).config["online"]
+    assert state == json.loads((folder / MANIFEST).read_text())["online"]
+    row = population.iloc[0]
+    features = {
+        c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in state["features"]
+    }
+    decision = strategies.decide(db_session, KEY, "after-the-load", features)
+    assert decision.context["source"] == "online-model", decision.context
+    run_strategy(db_session, KEY, population)
+    assert strategies.get_strategy(db_session, KEY).config["online"] == state
 
 
 @pytest.mark.parametrize("failure", ["file changed after the checks", "insert fails"])
@@ -305,11 +338,34 @@ BAD_FILES = {
         lambda f: _edit_manifest(f, lambda m: m.update(rows="many")),
         "_liftlab_manifest.json: rows is missing or malformed",
     ),
+    "a serving state of another model run": (
+        lambda f: _edit_manifest(f, lambda m: m.update(online=_serving_state(m, run_offset=1))),
+        "_liftlab_manifest.json: online is missing or malformed",
+    ),
+    "a serving state with a cost missing": (
+        lambda f: _edit_manifest(
+            f, lambda m: m.update(online={**_serving_state(m), "mean_cost": [1.0]})
+        ),
+        "_liftlab_manifest.json: online is missing or malformed",
+    ),
     "a plan that does not add up": (
         lambda f: _edit_manifest(f, lambda m: m["plan"].update(spend=m["plan"]["spend"] + 1)),
         "the files hold spend",
     ),
 }
+
+
+def _serving_state(manifest, run_offset: int = 0) -> dict:  # type: ignore[no-untyped-def]
+    """A well-formed serving state for ``manifest``'s plan (its model run moved by the offset)."""
+    arms = manifest["inputs"]["arms"]
+    return {
+        "model_run_id": manifest["model_run_id"] + run_offset,
+        "features": manifest["inputs"]["features"],
+        "arms": arms,
+        "calibration_shifts": [None] * len(arms),
+        "objective": manifest["inputs"]["objective"],
+        "mean_cost": [1.0] * len(arms),
+    }
 
 
 def _edit_manifest(folder: Path, change) -> None:  # type: ignore[no-untyped-def]

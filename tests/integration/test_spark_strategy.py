@@ -127,7 +127,7 @@ def test_spark_decides_like_the_single_process_run(spark, shop_model, tmp_path_f
     ref = single_process(inputs, population)
     assert ref.lambda_ > 0 and ref.spend > 0.999 * inputs.budget  # the budget binds
 
-    decisions, summary = decide_population(spark, inputs, read_population(spark, str(path)))
+    decisions, summary, _ = decide_population(spark, inputs, read_population(spark, str(path)))
     written = tmp_path_factory.mktemp("decisions") / "all"
     decisions.drop("dual_term").write.parquet(str(written))  # (toPandas warns under pandas 3)
     decisions.unpersist()
@@ -224,6 +224,8 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
         db_session.scalars(select(Decision).where(Decision.strategy_id == strategy.id)).all() == []
     )
     manifest = json.loads((Path(output) / MANIFEST).read_text())
+    spark_online = strategy.config["online"]  # the serving state: in the plan and the manifest
+    assert manifest["online"] == spark_online and spark_online["model_run_id"] == run.id
     assert manifest["strategy"] == {"key": "spark-db", "id": strategy.id}
     assert manifest["rows"] == 20_000 and manifest["plan"]["lambda"] == plan_spark["lambda"]
     written = pd.read_parquet(output)  # the part files in name order: sorted by row
@@ -242,9 +244,20 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     assert strategies.spend_summary(db_session, "spark-db")["planned_spend"] == pytest.approx(
         plan_spark["spend"], rel=1e-12
     )
+    # a unit the Spark run never saw, with features: scored online by the Spark plan
+    assert strategy.config["online"] == spark_online  # the load keeps the manifest's
+    row = pd.read_parquet(path).iloc[0]
+    features = {
+        c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in spark_online["features"]
+    }
+    newcomer = strategies.decide(db_session, "spark-db", "after-the-spark-run", features)
+    assert newcomer.context["source"] == "online-model", newcomer.context
+    assert newcomer.context["model_run_id"] == run.id and newcomer.batch_run == 1
 
     plan_single = run_strategy(db_session, "spark-db", pd.read_parquet(path))
     assert strategy.batch_run == 2
+    # the single-process run records the same serving state, float for float
+    assert strategy.config["online"] == spark_online
     # user for user and column for column (context included), in the same order
     assert logged_rows(db_session, strategy.id, 2) == spark_rows
     assert spark_rows[0][6] == {"source": "batch", "model_run_id": run.id}
