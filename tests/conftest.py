@@ -259,3 +259,56 @@ class AuthActions:
 @pytest.fixture
 def auth(app, client) -> AuthActions:  # type: ignore[no-untyped-def]
     return AuthActions(app, client)
+
+
+@pytest.fixture
+def report_experiment():  # type: ignore[no-untyped-def]
+    """A factory: ``report_experiment(session, key)`` creates a running two-arm experiment with
+    400 exposed units and orders from a third of them (no population file, so its report is the
+    light one: design, data quality, average effects); returns the key."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from experiments.db import Assignment, Event
+    from experiments.services import catalog, demo_data, experiments
+
+    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+
+    def create(session: Session, key: str) -> str:
+        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
+        experiments.create_experiment(
+            session,
+            {
+                "key": key,
+                "name": f"Report of {key}",
+                "variants": [
+                    {"key": "control", "weight": 0.5},
+                    {"key": "coupon", "weight": 0.5, "incentive": "coupon_5"},
+                ],
+                "metrics": {"primary": "conversion"},
+            },
+            actor="test",
+        )
+        experiments.transition(session, key, "running", actor="test")
+        exp = experiments.get_experiment(session, key)
+        ids = [v.id for v in exp.variants]
+        session.execute(
+            insert(Assignment),
+            [
+                {"experiment_id": exp.id, "unit_id": f"user-{i:04d}", "variant_id": ids[i % 2],
+                 "first_exposure_at": start + dt.timedelta(minutes=i)}
+                for i in range(400)
+            ],
+        )  # fmt: skip
+        session.execute(
+            insert(Event),
+            [
+                {"event_id": f"{key}-o{i}", "unit_id": f"user-{i:04d}", "name": "order",
+                 "value": 20.0, "occurred_at": start + dt.timedelta(hours=5, minutes=i)}
+                for i in range(0, 400, 3)
+            ],
+        )  # fmt: skip
+        return key
+
+    return create

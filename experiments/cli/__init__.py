@@ -44,6 +44,7 @@ for group in (
     uplift_commands.uplift,
     strategy_commands.strategy,
     report.report,
+    report.report_worker,
     simulate.simulate,
     demo.demo,
     serve.serve,

@@ -98,3 +98,23 @@ def report(
         f"wrote {target} ({len(body):,} bytes; built in {built_at - started:.1f} s, rendered and "
         f"written in {time.perf_counter() - built_at:.2f} s); flags: {'; '.join(flags) or 'none'}"
     )
+
+
+@click.command("report-worker")
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="How often to look for queued reports.",
+)
+@click.option("--once", is_flag=True, help="Build what is queued now, then exit.")
+def report_worker(poll_seconds: float, once: bool) -> None:
+    """Build the causal reports queued from the admin and the API (until SIGTERM or Ctrl-C)."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `liftlab report` (above)
+    from experiments.jobs.report_worker import serve_reports
+
+    built = serve_reports(poll_seconds, once)
+    click.echo(f"report worker stopped; {built} report job(s) handled")

@@ -16,6 +16,7 @@ from experiments.db.experiment import (
     ResultSnapshot,
     Variant,
 )
+from experiments.db.report_jobs import JOB_STATUSES, ReportJob
 from experiments.db.session import make_engine, make_session_factory, take_sqlite_write_lock
 from experiments.db.strategy import Decision, ModelRun, Strategy
 
@@ -23,6 +24,7 @@ __all__ = [
     "take_sqlite_write_lock",
     "API_SCOPES",
     "INCENTIVE_KINDS",
+    "JOB_STATUSES",
     "METRIC_KINDS",
     "METRIC_ROLES",
     "ROLES",
@@ -39,6 +41,7 @@ __all__ = [
     "Incentive",
     "Metric",
     "ModelRun",
+    "ReportJob",
     "ResultSnapshot",
     "Strategy",
     "Variant",

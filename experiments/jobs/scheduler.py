@@ -38,8 +38,13 @@ class RefreshReport:
     seconds: float = 0.0
 
 
+def log_event(logger: logging.Logger, event: str, **fields: object) -> None:
+    """One JSON object per line: the time, the event and its fields."""
+    logger.info(json.dumps({"ts": dt.datetime.now(dt.UTC).isoformat(), "event": event, **fields}))
+
+
 def _event(event: str, **fields: object) -> None:
-    log.info(json.dumps({"ts": dt.datetime.now(dt.UTC).isoformat(), "event": event, **fields}))
+    log_event(log, event, **fields)
 
 
 def refresh_once(
@@ -90,9 +95,9 @@ def run_loop(
     return passes
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
+def install_stop_handlers(stop: threading.Event, logger: logging.Logger = log) -> None:
     def handle(signum: int, _frame: FrameType | None) -> None:
-        _event("stopping", signal=signal.Signals(signum).name)
+        log_event(logger, "stopping", signal=signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, handle)

@@ -11,6 +11,7 @@ The population features come from ``<artifact_dir>/populations/<key>.parquet``, 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,21 @@ def report_path(artifact_dir: Path, key: str) -> Path:
     return artifact_dir / "reports" / f"{key}.json"
 
 
+def check_options(k_min: Any, dp_epsilon: Any) -> None:
+    """``ValidationError`` naming ``k_min`` or ``epsilon`` for a value a build would refuse."""
+    if isinstance(k_min, bool) or not isinstance(k_min, int) or k_min < 1:
+        raise ValidationError("k_min", f"k_min must be a whole number >= 1, got {k_min!r}")
+    if dp_epsilon is None:
+        return
+    number = isinstance(dp_epsilon, int | float) and not isinstance(dp_epsilon, bool)
+    if not number or not math.isfinite(dp_epsilon) or not dp_epsilon > 0:
+        raise ValidationError(
+            "epsilon",
+            f"epsilon must be a positive finite number (or left out for no noise), "
+            f"got {dp_epsilon!r}",
+        )
+
+
 def build(
     session: Session,
     key: str,
@@ -56,10 +72,7 @@ def build(
 ) -> dict[str, Any]:
     """Build the report of ``key`` (raises NotFoundError for an unknown experiment)."""
     get_experiment(session, key)
-    if k_min < 1:
-        raise ValidationError("k_min", f"k_min must be at least 1, got {k_min}")
-    if dp_epsilon is not None and not dp_epsilon > 0:
-        raise ValidationError("epsilon", f"epsilon must be positive, got {dp_epsilon}")
+    check_options(k_min, dp_epsilon)
     from experiments.reports import build_report
 
     return build_report(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.jobs import scheduler, train_distributed
+from experiments.jobs import report_worker, scheduler, train_distributed
 
 PLATFORM = Path(__file__).resolve().parents[2] / "platform"
 
@@ -23,12 +23,12 @@ def compose() -> dict:
 
 def test_compose_has_the_services_and_their_order(compose: dict) -> None:
     services = compose["services"]
-    assert set(services) == {"db", "migrate", "web", "worker"}
+    assert set(services) == {"db", "migrate", "web", "worker", "report-worker"}
     assert services["db"]["image"].startswith("postgres:")
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     assert services["migrate"]["command"] == ["python", "-m", "experiments.cli", "db", "upgrade"]
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "report-worker"):
         assert services[name]["depends_on"] == {
             "migrate": {"condition": "service_completed_successfully"}
         }
@@ -65,6 +65,17 @@ def test_worker_runs_the_scheduler_and_stops_on_sigterm(compose: dict) -> None:
     assert default, interval
     args = scheduler.parse_args([*command[3:-1], default.group(1)])
     assert args.interval_minutes == 15.0
+
+
+def test_report_worker_builds_queued_reports_and_stops_on_sigterm(compose: dict) -> None:
+    worker = compose["services"]["report-worker"]
+    command = worker["command"]
+    assert command[:3] == ["python", "-m", "experiments.jobs.report_worker"]
+    assert report_worker.parse_args(command[3:]).poll_seconds == 5.0
+    assert worker["stop_signal"] == "SIGTERM"
+    env = worker["environment"]  # the shared block merged, not lost by the override
+    assert "@db:5432/liftlab" in env["LIFTLAB_DATABASE_URL"] and env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert worker["volumes"] == compose["services"]["web"]["volumes"]  # the same artifacts
 
 
 def test_compose_interpolations_are_well_formed() -> None:

@@ -12,52 +12,25 @@ import json
 import zipfile
 
 import pytest
-from sqlalchemy import insert
 
-from experiments.db import Assignment, Event
-from experiments.services import accounts, catalog, demo_data, experiments
+from experiments.services import accounts
 
 KEY = "report-web"
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def experiment(app) -> str:  # type: ignore[no-untyped-def]
+def experiment(app, report_experiment) -> str:  # type: ignore[no-untyped-def]
     with app.extensions["liftlab.sessions"].begin() as session:
-        catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-        experiments.create_experiment(
-            session,
-            {
-                "key": KEY,
-                "name": "Report on the web",
-                "variants": [
-                    {"key": "control", "weight": 0.5},
-                    {"key": "coupon", "weight": 0.5, "incentive": "coupon_5"},
-                ],
-                "metrics": {"primary": "conversion"},
-            },
-            actor="test",
-        )
-        experiments.transition(session, KEY, "running", actor="test")
-        exp = experiments.get_experiment(session, KEY)
-        ids = [v.id for v in exp.variants]
-        session.execute(
-            insert(Assignment),
-            [
-                {"experiment_id": exp.id, "unit_id": f"user-{i:04d}", "variant_id": ids[i % 2],
-                 "first_exposure_at": T0 + dt.timedelta(minutes=i)}
-                for i in range(400)
-            ],
-        )  # fmt: skip
-        session.execute(
-            insert(Event),
-            [
-                {"event_id": f"o{i}", "unit_id": f"user-{i:04d}", "name": "order",
-                 "value": 20.0, "occurred_at": T0 + dt.timedelta(hours=5, minutes=i)}
-                for i in range(0, 400, 3)
-            ],
-        )  # fmt: skip
-    return KEY
+        return report_experiment(session, KEY)
+
+
+def build_queued(app) -> int:  # type: ignore[no-untyped-def]
+    """What the report worker does: build every queued job; returns how many."""
+    from experiments.jobs.report_worker import drain
+
+    settings = app.config["LIFTLAB_SETTINGS"]
+    return drain(app.extensions["liftlab.sessions"], settings.artifact_dir, worker="test")
 
 
 def test_report_page_roles_generate_and_downloads(app, client, auth, experiment) -> None:  # type: ignore[no-untyped-def]
@@ -78,7 +51,18 @@ def test_report_page_roles_generate_and_downloads(app, client, auth, experiment)
         data={"csrf_token": token, "k_min": "50", "epsilon": ""},
     )
     assert done.status_code == 302
+    page = client.get(done.headers["Location"])
+    assert b"Report queued (job 1)" in page.data
+    assert b'data-status="queued"' in page.data and b'id="report-job-waiting"' in page.data
+    assert b'http-equiv="refresh"' in page.data and b'id="no-report"' in page.data
+    again = client.post(
+        f"/experiments/{KEY}/report/generate",
+        data={"csrf_token": token, "k_min": "50", "epsilon": ""},
+    )
+    assert b"Report queued (job 1)" in client.get(again.headers["Location"]).data  # no second
+    assert build_queued(app) == 1
     page = client.get(f"/experiments/{KEY}/report")
+    assert b'data-status="done"' in page.data and b'http-equiv="refresh"' not in page.data
     assert b'id="report-downloads"' in page.data
     report = json.loads(client.get(f"/experiments/{KEY}/report.json").data)
     assert report["experiment"]["key"] == KEY and report["data_quality"]["n_units"] == 400
@@ -119,3 +103,49 @@ def test_report_api_scope_formats_and_errors(app, client, experiment) -> None:  
     assert missing.status_code == 404
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "/experiments/{key}/report" in spec["paths"]
+    assert {"/experiments/{key}/report-jobs", "/report-jobs/{id}"} <= set(spec["paths"])
+
+
+def test_report_jobs_over_the_api(app, client, experiment) -> None:  # type: ignore[no-untyped-def]
+    with app.extensions["liftlab.sessions"].begin() as session:
+        _, admin = accounts.create_api_key(
+            session, name="admin", scopes=["admin"], actor="test", account_id=None
+        )
+        _, other = accounts.create_api_key(
+            session, name="app", scopes=["assign"], actor="test", account_id=None
+        )
+    headers = {"Authorization": f"Bearer {admin}"}
+    url = f"/api/v1/experiments/{KEY}/report-jobs"
+    assert client.post(url, json={}).status_code == 403
+    assert (
+        client.post(url, json={}, headers={"Authorization": f"Bearer {other}"}).status_code == 403
+    )
+    for body, field in (
+        ({"k_min": 0}, "k_min"),
+        ({"k_min": "50"}, "k_min"),
+        ({"epsilon": -1}, "epsilon"),
+        ({"epsilon": "x"}, "epsilon"),
+        ({"kmin": 5}, "kmin"),
+    ):
+        bad = client.post(url, json=body, headers=headers)
+        assert bad.status_code == 400 and bad.get_json()["field"] == field, body
+    assert (
+        client.post("/api/v1/experiments/nope/report-jobs", json={}, headers=headers).status_code
+        == 404
+    )
+    queued = client.post(url, json={"k_min": 60}, headers=headers)
+    assert queued.status_code == 202
+    job = queued.get_json()
+    assert job["status"] == "queued" and job["k_min"] == 60 and job["epsilon"] is None
+    assert job["requested_by"] == "api-key:admin"
+    assert queued.headers["Location"].endswith(f"/api/v1/report-jobs/{job['id']}")
+    assert client.post(url, json={"k_min": 60}, headers=headers).get_json()["id"] == job["id"]
+    other_job = client.post(url, json={"k_min": 70, "epsilon": 2.0}, headers=headers).get_json()
+    assert other_job["id"] != job["id"] and other_job["epsilon"] == 2.0
+    assert build_queued(app) == 2
+    done = client.get(f"/api/v1/report-jobs/{job['id']}", headers=headers).get_json()
+    assert done["status"] == "done" and done["worker"] == "test" and done["error"] is None
+    assert done["started_at"] <= done["finished_at"]
+    report = client.get(f"/api/v1/experiments/{KEY}/report?format=json", headers=headers)
+    assert report.get_json()["privacy"]["k_min"] == 70  # the last job built wins
+    assert client.get("/api/v1/report-jobs/999", headers=headers).status_code == 404

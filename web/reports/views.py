@@ -7,8 +7,8 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from experiments.errors import NotFoundError
-from experiments.services import experiments, reporting
-from web.auth.user import role_required
+from experiments.services import experiments, report_jobs, reporting
+from web.auth.user import actor, role_required
 from web.db import get_session
 from web.reports import bp
 from web.reports.forms import GenerateForm
@@ -28,6 +28,7 @@ def show(key: str) -> str:
         "reports/show.html",
         experiment=experiment,
         report=report,
+        job=report_jobs.latest_job(session, key),
         formats=reporting.FORMATS,
         can_generate=current_user.can("analyst"),
         form=GenerateForm(formdata=None),
@@ -37,17 +38,23 @@ def show(key: str) -> str:
 @bp.route("/<key>/report/generate", methods=["POST"])
 @role_required("analyst")
 def generate(key: str) -> Response:
+    """Queue a build: the report worker builds it (minutes for a large experiment, longer than
+    a request may run); the report page shows the job until it is done."""
     session = get_session()
     experiments.get_experiment(session, key)  # 404 for an unknown key
     form = GenerateForm()
     if not form.validate_on_submit():
         abort(400, description="k must be a whole number >= 1 and epsilon a positive number.")
     epsilon = float(form.epsilon.data) if form.epsilon.data is not None else None
-    reporting.generate(
-        session, key, artifact_dir=_artifact_dir(), k_min=form.k_min.data, dp_epsilon=epsilon
+    job = report_jobs.request_report(
+        session, key, actor=actor(), k_min=form.k_min.data, dp_epsilon=epsilon
     )
-    session.rollback()  # building a report writes nothing to the database
-    flash("Report generated.", "success")
+    session.commit()
+    flash(
+        f"Report queued (job {job.id}); the report worker builds it, and this page shows it "
+        "when it is done.",
+        "success",
+    )
     return redirect(url_for("reports.show", key=key))
 
 
