@@ -9,7 +9,10 @@
 (c) ``/api/v1/assign`` and ``/api/v1/decide`` under gunicorn (3 workers, PostgreSQL) with a
     bounded loopback load generator: CLIENTS keep-alive clients sending REQUESTS requests in all,
     requests/s, p50/p99 latency and the error rate (the serving set-up of
-    ``benchmarks/assignment.py``).
+    ``benchmarks/assignment.py``). ``/decide`` three ways: a new unit of a strategy without a
+    model (the fallback, logged), a new unit with features scored online by the batch plan's
+    model (an uplift model with the default settings, logged), and a unit of the batch plan
+    (its logged decision, repeated); every new decision passes the hard budget cap.
 
 Run: ``.venv/bin/python benchmarks/scale.py`` (1,000,000 users, 10,000,000 events) or with
 ``--users 100000 --events 1000000 --requests 600`` for a quick run; ``--write
@@ -250,6 +253,70 @@ def load(port: int, key: str, path: str, bodies: list[bytes], clients: int):  # 
     return time.perf_counter() - started, latencies, errors[0]
 
 
+MODEL_ARMS = ["coupon_5", "discount_20"]
+
+
+def model_strategy(session, folder: Path, n_batch: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """Strategy ``bench-model``: an uplift model with the default settings, trained on 20,000
+    simulated randomized users, and a batch plan over ``n_batch`` users (its serving state lets
+    ``/decide`` score new units online); returns the unit ids the plan decided."""
+    from experiments.db import ModelRun
+    from experiments.jobs.strategy_run import run_strategy
+    from experiments.services import strategies
+    from experiments.simulation import simulate_shop
+    from uplift import UpliftModel
+
+    shop = simulate_shop(n_users=20_000, seed=4)
+    data = shop.randomized_experiment(arms=["none", *MODEL_ARMS], seed=1)
+    data["conversion"] = data["converted"].astype(float)
+    features = [c for c in shop.users.columns if c != "unit_id"]
+    model = UpliftModel(random_state=0, verbose=False)
+    model.fit(
+        data[features],
+        data["treatment"].to_numpy(),
+        data[["conversion", "revenue"]],
+        control="none",
+    )
+    model.save(folder)
+    run = ModelRun(
+        architecture=model.architecture_,
+        status="succeeded",
+        artifact_path=str(folder),
+        metrics={"features": features},
+    )
+    session.add(run)
+    session.flush()
+    strategies.create_strategy(
+        session,
+        {
+            "key": "bench-model",
+            "status": "active",
+            "budget": 1e6,
+            "approved_incentives": MODEL_ARMS,
+            "fallback": "coupon_5",
+            "holdout_share": 0.05,
+            "explore_share": 0.10,
+            "objective": "revenue",
+            "model_run_id": run.id,
+        },
+        actor="bench",
+    )
+    population = simulate_shop(n_users=n_batch, seed=5).users
+    run_strategy(session, "bench-model", population)
+    return population["unit_id"].astype(str).tolist()
+
+
+def newcomer_features(n: int) -> list[dict[str, Any]]:
+    """The features of ``n`` simulated users the batch plan never saw, as JSON values."""
+    from experiments.simulation import simulate_shop
+
+    users = simulate_shop(n_users=n, seed=11).users.drop(columns=["unit_id"])
+    return [
+        {c: (v.item() if hasattr(v, "item") else v) for c, v in row.items()}
+        for row in users.to_dict(orient="records")
+    ]
+
+
 def section_serving(n_requests: int, clients: int) -> list[str]:
     from experiments.db import make_engine, make_session_factory
     from experiments.services import strategies
@@ -258,6 +325,9 @@ def section_serving(n_requests: int, clients: int) -> list[str]:
     with scratch_postgres() as url, tempfile.TemporaryDirectory() as tmp:
         keys = setup_serving_database(url)
         engine = make_engine(url)
+        with make_session_factory(engine).begin() as session:
+            batch_units = model_strategy(session, Path(tmp) / "model", 5_000)
+        newcomers = newcomer_features(n_requests + 60)
         with make_session_factory(engine).begin() as session:
             strategies.create_strategy(
                 session,
@@ -281,9 +351,23 @@ def section_serving(n_requests: int, clients: int) -> list[str]:
                     lambda i: {"unit_id": f"u{i}", "attributes": {"country": "DE"}},
                 ),
                 (
-                    "/api/v1/decide (strategy, logged)",
+                    "/api/v1/decide (new unit, no model: fallback, logged)",
                     "/api/v1/decide",
                     lambda i: {"strategy": "bench", "unit_id": f"u{i}"},
+                ),
+                (
+                    "/api/v1/decide (new unit with features: scored online, logged)",
+                    "/api/v1/decide",
+                    lambda i: {
+                        "strategy": "bench-model",
+                        "unit_id": f"new{i}",
+                        "features": newcomers[i],
+                    },
+                ),
+                (
+                    "/api/v1/decide (unit in the batch plan: repeated)",
+                    "/api/v1/decide",
+                    lambda i: {"strategy": "bench-model", "unit_id": batch_units[i % 5_000]},
                 ),
             ):
                 warm = [json.dumps(make(-i - 1)).encode() for i in range(60)]

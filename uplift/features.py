@@ -47,6 +47,10 @@ class FeatureEncoder:
     scales: list[float] = field(default_factory=list)
     levels: dict[str, list[str]] = field(default_factory=dict)
     from_array: bool = False
+    # per categorical column, its level -> code table (built on first transform; not state)
+    _codes: dict[str, dict[str, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # ---------------------------------------------------------------- fitting
     @classmethod
@@ -101,8 +105,15 @@ class FeatureEncoder:
             numeric = np.zeros((n, 0), np.float32)
         codes = np.zeros((n, len(self.categorical_columns)), dtype=np.int64)
         for j, name in enumerate(self.categorical_columns):
-            codes[:, j] = _level_codes(frame[name], self.levels[name])
+            codes[:, j] = _level_codes(frame[name], self._level_table(name))
         return numeric, codes
+
+    def _level_table(self, name: str) -> dict[str, int]:
+        table = self._codes.get(name)
+        if table is None:
+            table = {level: code for code, level in enumerate(self.levels[name], start=1)}
+            self._codes[name] = table
+        return table
 
     @property
     def cardinalities(self) -> list[int]:
@@ -145,18 +156,18 @@ def _as_frame(X: Any, *, copy: bool = True) -> tuple[pd.DataFrame, bool]:
     return pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])], copy=False), True
 
 
-def _level_codes(col: pd.Series, levels: list[str]) -> np.ndarray:
-    """Codes 1..n_levels of ``col``'s values among the training ``levels`` (by string form);
-    a missing value or a level never seen in training gets ``UNKNOWN_CODE``."""
+def _level_codes(col: pd.Series, table: dict[str, int]) -> np.ndarray:
+    """Codes 1..n_levels of ``col``'s values among the training levels (``table``: level ->
+    code, by string form); a missing value or a level never seen in training gets
+    ``UNKNOWN_CODE``. Only the column's distinct values are looked up."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         value_codes = col.cat.codes.to_numpy()
         uniques = col.cat.categories
     else:
         value_codes, uniques = pd.factorize(col, use_na_sentinel=True)
-    # get_indexer gives -1 for a level outside the fitted ones: +1 makes it UNKNOWN_CODE
-    as_str = pd.Index(uniques, dtype=object).astype(str)
-    lookup = pd.Index(levels, dtype=object).get_indexer(as_str) + 1
-    lookup = np.append(lookup, UNKNOWN_CODE).astype(np.int64)  # index -1: missing values
+    lookup = np.empty(len(uniques) + 1, np.int64)
+    lookup[:-1] = [table.get(str(u), UNKNOWN_CODE) for u in uniques]
+    lookup[-1] = UNKNOWN_CODE  # index -1: missing values
     return lookup[value_codes]
 
 

@@ -247,10 +247,24 @@ class UpliftModel(BaseEstimator):
             events,
         )
         out = []
-        for net in self.members_:
-            raw = torch.from_numpy(predict_raw(net, data, None, torch.device("cpu")))
+        cpu = torch.device("cpu")
+        for net, fused in zip(self.members_, self._fused_members(), strict=True):
+            raw = torch.from_numpy(predict_raw(net, data, None, cpu, fused))
             out.append(self.outcome_spec_.expected(raw).numpy())
         return np.stack(out).astype(np.float64)
+
+    def _fused_members(self) -> list[Any]:
+        """One ``FusedForward`` per member (None where a member has a sequence encoder), built
+        on first use and kept while ``members_`` is the same list (a new fit or load makes a
+        new one). Scoring one user then costs its forward pass, not a restacking of weights."""
+        from uplift.scoring import FusedForward, supports
+
+        cached = self.__dict__.get("_fused_cache")
+        if cached is None or cached[0] is not self.members_:
+            fused = [FusedForward(net) if supports(net) else None for net in self.members_]
+            cached = (self.members_, fused)
+            self.__dict__["_fused_cache"] = cached
+        return cached[1]
 
 
 def _sorted_labels(labels: list[Any]) -> list[Any]:

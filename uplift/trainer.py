@@ -129,7 +129,11 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
 
 
 def predict_raw(
-    net: nn.Module, data: TrainData, idx: np.ndarray | None, device: torch.device
+    net: nn.Module,
+    data: TrainData,
+    idx: np.ndarray | None,
+    device: torch.device,
+    fused: FusedForward | None = None,
 ) -> np.ndarray:
     """Raw head outputs (n, n_arms, n_raw) as float32 numpy, computed in chunks.
 
@@ -137,11 +141,15 @@ def predict_raw(
     sequence encoder run through ``uplift.scoring.FusedForward`` (same outputs, one matmul per
     layer for all arms); on the CPU its chunks of ``SCORE_CHUNK`` rows (small enough to stay in
     cache) are spread over ``torch.get_num_threads()`` worker threads, each running torch with
-    one thread, which keeps every core busy without OpenMP's barrier per operation.
+    one thread, which keeps every core busy without OpenMP's barrier per operation. ``fused``
+    is a ``FusedForward`` of ``net`` built earlier (a fitted model keeps one per member, so that
+    scoring one user does not restack the weights); None builds one here.
     """
-    net.eval()
+    if net.training:
+        net.eval()
     n = len(data.arm) if idx is None else len(idx)
-    fused = FusedForward(net, device) if supports(net) else None
+    if fused is None and supports(net):
+        fused = FusedForward(net, device)
     chunk = SCORE_CHUNK if fused is not None else EVAL_CHUNK
     starts = range(0, n, chunk)
     out: np.ndarray | None = None

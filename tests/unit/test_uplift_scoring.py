@@ -116,6 +116,25 @@ def test_vectorized_categorical_codes_match_string_lookup() -> None:
     assert numeric.dtype == np.float32 and codes.dtype == np.int64
 
 
+def test_kept_fused_members_score_one_user_as_a_batch_and_follow_a_refit() -> None:
+    """A fitted model keeps one FusedForward per member: one user at a time scores as the
+    whole batch does, and a second fit on the same object scores with the new weights."""
+    rng = np.random.default_rng(3)
+    n = 600
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.choice(["u", "v", "w"], n)})
+    t = rng.choice(["control", "offer"], n)
+    y = (rng.random(n) < 0.3 + 0.2 * (t == "offer") * (X["a"] > 0)).astype(float)
+    params = {"representation": (8,), "head": (4,), "max_epochs": 3, "verbose": False}
+    model = UpliftModel(random_state=0, **params).fit(X, t, y, control="control")
+    batch = model.effect(X.iloc[:20])
+    one_by_one = np.vstack([model.effect(X.iloc[[i]]) for i in range(20)])
+    np.testing.assert_allclose(one_by_one, batch, rtol=1e-6, atol=1e-7)
+    model.set_params(random_state=1).fit(X, t, y, control="control")
+    fresh = UpliftModel(random_state=1, **params).fit(X, t, y, control="control")
+    np.testing.assert_array_equal(model.effect(X), fresh.effect(X))
+    assert not np.array_equal(model.effect(X.iloc[:20]), batch)
+
+
 def test_large_data_schedule_and_validation_cap() -> None:
     model = UpliftModel()
     # small data keeps its schedule: batch n/8 up to 1024, at least 8 epochs, base learning rate
