@@ -17,19 +17,19 @@ The steps are separate functions (``strategy_inputs``, ``raw_outcomes``, ``mean_
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from experiments.db import Decision, Incentive, ModelRun, utcnow
+from experiments.db import Incentive, ModelRun, utcnow
 from experiments.errors import ValidationError
 from experiments.services import audit
+from experiments.services.decision_copy import RunRows, UserRows, insert_decisions
 from experiments.services.strategies import get_strategy
 from experiments.services.strategy_ledger import lock_ledger, start_run
 from experiments.strategy import Allocation, CostModel, allocate, incentive_economics
@@ -75,6 +75,9 @@ def model_run(session: Session, strategy: Any) -> ModelRun:
     if run is None or not run.artifact_path:
         raise ValidationError("model_run_id", "train an uplift model for this strategy first")
     return run
+
+
+LOG_CHUNK = 20_000  # decisions per bulk insert (decision_copy: COPY on PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -259,34 +262,30 @@ def run_strategy(
     shifts, economics, plan = plan_population(inputs, model, population)  # before the lock
     lock = lock_ledger(session, strategy)
     batch_run = start_run(session, strategy, lock, float(np.sum(plan.expected_cost)))
-    now = utcnow()
+    run = RunRows(
+        strategy_id=strategy.id,
+        batch_run=batch_run,
+        decided_at=utcnow(),
+        context={"source": "batch", "model_run_id": inputs.model_run_id},
+    )
     ids = inputs.incentive_ids
-    rows = [
-        {
-            "decision_id": uuid.uuid4().hex,
-            "strategy_id": strategy.id,
-            "unit_id": unit,
-            "incentive_id": ids[a] if a >= 0 else None,
-            "bucket": bucket,
-            "propensity": float(prop),
-            "expected_value": float(v),
-            "expected_cost": float(c),
-            "decided_at": now,
-            "batch_run": batch_run,
-            "context": {"source": "batch", "model_run_id": inputs.model_run_id},
-        }
-        for unit, a, bucket, prop, v, c in zip(
-            population["unit_id"].astype(str),
-            plan.arm,
-            plan.bucket,
-            plan.propensity,
-            plan.expected_value,
-            plan.expected_cost,
-            strict=True,
+    units = population["unit_id"].astype(str).tolist()
+    incentive = [ids[a] if a >= 0 else None for a in plan.arm.tolist()]
+    bucket = [str(b) for b in plan.bucket]
+    for start in range(0, len(units), LOG_CHUNK):
+        chunk = slice(start, start + LOG_CHUNK)
+        insert_decisions(
+            session,
+            run,
+            UserRows(
+                unit_id=units[chunk],
+                incentive_id=incentive[chunk],
+                bucket=bucket[chunk],
+                propensity=plan.propensity[chunk].tolist(),
+                expected_value=plan.expected_value[chunk].tolist(),
+                expected_cost=plan.expected_cost[chunk].tolist(),
+            ),
         )
-    ]
-    for start in range(0, len(rows), 20_000):
-        session.execute(insert(Decision), rows[start : start + 20_000])
     summary = {k: v for k, v in plan.summary().items()}
     config = {
         **strategy.config,
@@ -296,7 +295,7 @@ def run_strategy(
         "frontier": profit_frontier(economics.value, economics.cost, strategy.budget),
         "online": serving_state(inputs, shifts, mean_costs(economics.cost)),
     }
-    record_plan(session, strategy, config, users=len(rows), actor=actor)
+    record_plan(session, strategy, config, users=len(units), actor=actor)
     return summary
 
 

@@ -1,7 +1,8 @@
 """Bulk logging of a batch run's decisions: PostgreSQL COPY, the driver's executemany on SQLite.
 
-Layer: ``experiments.services`` (inside the caller's transaction; never commits). The rows are
-those ``run_strategy`` logs, column for column: a new ``decision_id`` (uuid4 hex) each, the
+Layer: ``experiments.services`` (inside the caller's transaction; never commits). Both batch
+engines log through it: ``run_strategy`` (the single-process run) and the Spark loader
+(``experiments.jobs.spark_load``), so their rows are the same, column for column: a new ``decision_id`` (uuid4 hex) each, the
 strategy, the run's ``batch_run``, one ``decided_at`` and one ``context`` for the whole run.
 Only the per-user columns vary (unit, incentive, bucket, propensity, expected value and cost).
 
