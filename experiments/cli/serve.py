@@ -3,10 +3,13 @@ report worker beside it (its own process: a web worker never loads torch)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import click
 
@@ -17,7 +20,10 @@ def report_worker_process(enabled: bool = True) -> Iterator[subprocess.Popen[byt
     if not enabled:
         yield None
         return
-    child = subprocess.Popen([sys.executable, "-m", "experiments.jobs.report_worker"])
+    # --parent-pid: should this process die without stopping it (SIGKILL), it stops too
+    child = subprocess.Popen(
+        [sys.executable, "-m", "experiments.jobs.report_worker", "--parent-pid", str(os.getpid())]
+    )
     try:
         yield child
     finally:
@@ -37,8 +43,15 @@ def run_server(host: str, port: int, report_worker: bool = True) -> None:
     click.echo(f"serving the admin on http://{host}:{port}/  (Ctrl-C stops)")
     # threaded werkzeug is enough for the embedded, single-team mode; production runs
     # `gunicorn -c platform/gunicorn.conf.py "web:create_app()"` and `liftlab report-worker`
+    # SIGTERM (a service manager's stop) ends the server like Ctrl-C, so that the report worker
+    # is stopped too; by default SIGTERM would end this process and leave the worker running
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with report_worker_process(report_worker):
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @click.command()

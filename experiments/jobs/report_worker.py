@@ -100,14 +100,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--poll-seconds", type=float, default=5.0)
     parser.add_argument("--once", action="store_true", help="build what is queued, then exit")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="stop once this process is no longer the parent (liftlab serve passes its own pid)",
+    )
     args = parser.parse_args(argv)
     if args.poll_seconds <= 0:
         parser.error("--poll-seconds must be positive")
     return args
 
 
-def serve_reports(poll_seconds: float, once: bool) -> int:
-    """The worker loop on the configured database and artifact folder; returns jobs built."""
+def serve_reports(poll_seconds: float, once: bool, parent_pid: int | None = None) -> int:
+    """The worker loop on the configured database and artifact folder; returns jobs built.
+    With ``parent_pid`` the loop stops once that process is no longer this one's parent (it
+    died, even by SIGKILL: this process was re-parented)."""
     from experiments.db import make_engine, make_session_factory
     from experiments.settings import load_settings
 
@@ -125,6 +133,10 @@ def serve_reports(poll_seconds: float, once: bool) -> int:
 
     def one_pass() -> None:
         nonlocal built
+        if parent_pid is not None and os.getppid() != parent_pid:
+            _event("parent_gone", parent=parent_pid)
+            stop.set()
+            return
         built += drain(sessions, settings.artifact_dir, stop=stop)
 
     _event("started", poll_seconds=poll_seconds, database=engine.dialect.name)
@@ -138,7 +150,7 @@ def serve_reports(poll_seconds: float, once: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    serve_reports(args.poll_seconds, args.once)
+    serve_reports(args.poll_seconds, args.once, args.parent_pid)
     return 0
 
 

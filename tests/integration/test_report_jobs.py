@@ -199,3 +199,101 @@ def test_serve_runs_a_report_worker_beside_the_server(
     engine.dispose()
     with report_worker_process(enabled=False) as none:
         assert none is None
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait(condition, seconds: float = 120.0) -> bool:  # type: ignore[no-untyped-def]
+    """Poll ``condition`` until it holds or ``seconds`` pass (a wait, not a speed check)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return bool(condition())
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_stopping_liftlab_serve_stops_its_report_worker(db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM (a service manager's stop) ends ``liftlab serve`` and the worker it started."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "LIFTLAB_DATABASE_URL": db_url, "LIFTLAB_INSTANCE_DIR": str(tmp_path)}
+    code = "from experiments.cli import main; main()"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").status == 200
+            except OSError:
+                return False
+
+        assert _wait(up) and _wait(lambda: len(_children(server.pid)) == 1)
+        (worker,) = _children(server.pid)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=120) == 128 + signal.SIGTERM
+        assert _wait(lambda: not _alive(worker))
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_worker_given_its_parent_pid_stops_when_its_parent_dies(db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LIFTLAB_DATABASE_URL": db_url, "LIFTLAB_INSTANCE_DIR": str(tmp_path)}
+    worker_cmd = [sys.executable, "-m", "experiments.jobs.report_worker", "--poll-seconds", "0.2"]
+    # a parent that starts the worker, prints its pid and dies without stopping it (SIGKILL-like)
+    parent_code = (
+        "import os, subprocess, sys; "
+        f"p = subprocess.Popen({worker_cmd!r} + ['--parent-pid', str(os.getpid())], "
+        "stderr=subprocess.DEVNULL); "
+        "print(p.pid, flush=True); os._exit(0)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", parent_code], env=env, capture_output=True, text=True, check=True
+    )
+    worker = int(out.stdout.split()[0])
+    try:
+        assert _wait(lambda: not _alive(worker))
+    finally:
+        if _alive(worker):
+            os.kill(worker, 9)
