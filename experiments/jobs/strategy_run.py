@@ -35,6 +35,8 @@ from experiments.services.strategy_ledger import lock_ledger, start_run
 from experiments.strategy import Allocation, CostModel, allocate, incentive_economics
 from experiments.strategy.exact import exact_mean
 
+LOG_CHUNK = 20_000  # decisions per bulk insert (decision_copy: COPY on PostgreSQL)
+
 DEFAULT_SHIPPING_FEE = 4.95
 
 
@@ -75,9 +77,6 @@ def model_run(session: Session, strategy: Any) -> ModelRun:
     if run is None or not run.artifact_path:
         raise ValidationError("model_run_id", "train an uplift model for this strategy first")
     return run
-
-
-LOG_CHUNK = 20_000  # decisions per bulk insert (decision_copy: COPY on PostgreSQL)
 
 
 @dataclass(frozen=True)
