@@ -142,6 +142,10 @@ def test_report_jobs_over_the_api(app, client, experiment) -> None:  # type: ign
     assert client.post(url, json={"k_min": 60}, headers=headers).get_json()["id"] == job["id"]
     other_job = client.post(url, json={"k_min": 70, "epsilon": 2.0}, headers=headers).get_json()
     assert other_job["id"] != job["id"] and other_job["epsilon"] == 2.0
+    # no report yet and a job is building one: the report GET points at it, it builds nothing
+    waiting = client.get(f"/api/v1/experiments/{KEY}/report?format=json", headers=headers)
+    assert waiting.status_code == 202 and waiting.get_json()["id"] == other_job["id"]
+    assert waiting.headers["Location"].endswith(f"/api/v1/report-jobs/{other_job['id']}")
     assert build_queued(app) == 2
     done = client.get(f"/api/v1/report-jobs/{job['id']}", headers=headers).get_json()
     assert done["status"] == "done" and done["worker"] == "test" and done["error"] is None

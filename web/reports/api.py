@@ -3,7 +3,8 @@
 - ``GET /api/v1/experiments/<key>/report?format=html|json|csv``: the last generated report;
   builds (and stores) one inside the request when there is none or when ``rebuild=1`` is given
   (``k_min`` and ``epsilon`` apply to that build). Fine for small experiments; a large one takes
-  minutes, longer than a web worker may run: queue it instead.
+  minutes, longer than a web worker may run: queue it instead. When there is none yet and a
+  queued job is building one, it answers 202 with that job instead of building it twice.
 - ``POST /api/v1/experiments/<key>/report-jobs`` (JSON ``{"k_min": 50, "epsilon": null}``, both
   optional): queue a build for the report worker (``liftlab report-worker``); 202 with the job
   and its ``Location``. The same options already queued or running answer that job.
@@ -43,11 +44,12 @@ def report(key: str) -> Response:
         raise ValidationError("format", f"format must be one of {', '.join(reporting.FORMATS)}")
     session = get_session()
     artifact_dir = current_app.config["LIFTLAB_SETTINGS"].artifact_dir
-    built = (
-        None
-        if request.args.get("rebuild") == "1"
-        else reporting.stored(session, key, artifact_dir=artifact_dir)
-    )
+    rebuild = request.args.get("rebuild") == "1"
+    built = None if rebuild else reporting.stored(session, key, artifact_dir=artifact_dir)
+    if built is None and not rebuild:
+        pending = report_jobs.latest_job(session, key)
+        if pending is not None and pending.status in report_jobs.ACTIVE:
+            return _accepted(pending, key)  # the worker is building it: never twice
     if built is None:
         built = reporting.generate(
             session,
@@ -68,7 +70,8 @@ def report(key: str) -> Response:
 
 PATHS["/experiments/{key}/report"] = {
     "get": op(
-        "Causal report of an experiment (html, json, or csv = a zip of CSV tables)",
+        "Causal report of an experiment (html, json, or csv = a zip of CSV tables); 202 with the "
+        "job while a queued build of the first report runs",
         "admin",
         parameters=[
             {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -105,6 +108,11 @@ def queue_report(key: str) -> Response:
         dp_epsilon=body.get("epsilon"),
     )
     session.commit()
+    return _accepted(job, key)
+
+
+def _accepted(job: report_jobs.ReportJob, key: str) -> Response:
+    """202 with the job and where to follow it."""
     response = jsonify(report_jobs.job_json(job, key))
     response.status_code = 202
     response.headers["Location"] = url_for("reports_api.report_job", job_id=job.id)
