@@ -8,7 +8,8 @@ decisions and their manifest once; then, on each backend, ``spark_load.check_fil
 1: digests, every row, the plan's totals, unique unit ids) and the whole ``load_decisions`` in one
 committed transaction (pass 1 again, the lock, pass 2 with the inserts: COPY on PostgreSQL, the
 driver's executemany on SQLite). The loaded ledger is checked against the output (rows, spend).
-``--local`` also times ``run_strategy`` (score, allocate and log, through the same bulk logger) on SQLite.
+``--local`` also times ``run_strategy`` (score, allocate and log, through the same bulk logger)
+on SQLite.
 
 Run: ``flock /tmp/liftlab-heavy.lock .venv/bin/python benchmarks/spark_load.py`` (1,000,000
 users) or ``--users 100000`` for a quick run.

@@ -50,10 +50,9 @@ class UpliftModel(BaseEstimator):
         value_difference: zero-inflated revenue and funnel outcomes only: weight of the penalty
             on the spread, over users, of each incentive's order-value output minus the
             control's (the value is learned from converters alone, so per-arm value heads are
-            mostly noise); None picks
-            ``uplift.fitting.VALUE_DIFFERENCE`` (10); for a funnel it is the spread of each
-            incentive's conversion-given-visit logit minus the control's. Conversion effects
-            (and a funnel's visit effects) are not penalized.
+            mostly noise); None picks ``uplift.fitting.VALUE_DIFFERENCE`` (10); for a funnel it
+            is the spread of each incentive's conversion-given-visit logit minus the control's.
+            Conversion effects (and a funnel's visit effects) are not penalized.
         outcome: "auto" (binary if y is 0/1 else continuous), "binary", "continuous",
             "zero_inflated" (revenue = conversion × order value), "funnel" (a 2-D 0/1 y =
             (visit, conversion), a conversion only after a visit; "auto" never picks it):

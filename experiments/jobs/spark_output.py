@@ -9,9 +9,10 @@ the plan was solved with (arms, incentive ids, cost models, calibration, budget,
 objective, margin rate), the plan summary (lambda, spend, counts), the serving state online
 decisions need (``online``: calibration shifts and mean costs, ``strategy_run.serving_state``),
 the number of rows, and each part file's size and sha256. A manifest written before the serving
-state was recorded has no ``online``: its plan is loaded, and online decisions use the fallback. ``spark_load`` refuses a folder whose files, rows or plan do not
-match it. Readers of the Parquet (Spark, pandas, pyarrow datasets) skip the manifest: names
-starting with ``_`` or ``.`` are hidden files to them.
+state was recorded has no ``online``: its plan is loaded, and online decisions use the fallback.
+``spark_load`` refuses a folder whose files, rows or plan do not match it. Readers of the
+Parquet (Spark, pandas, pyarrow datasets) skip the manifest: names starting with ``_`` or ``.``
+are hidden files to them.
 
 Paths are local, or URIs that ``pyarrow.fs`` opens (``s3://``, ``gs://``, ``hdfs://``;
 Hadoop's ``s3a://`` and ``s3n://`` are opened as ``s3://``).

@@ -108,9 +108,14 @@ def latest_job(session: Session, key: str) -> ReportJob | None:
 def fail_stale(session: Session, now: dt.datetime | None = None) -> int:
     """Mark jobs running for longer than ``STALE_AFTER`` failed; returns how many."""
     now = now or utcnow()
+    stale = (ReportJob.status == "running", ReportJob.started_at < now - STALE_AFTER)
+    # read first: an idle worker polls every few seconds, and an UPDATE would take SQLite's
+    # write lock each time even when it changes nothing
+    if session.scalar(select(ReportJob.id).where(*stale).limit(1)) is None:
+        return 0
     result = session.execute(
         update(ReportJob)
-        .where(ReportJob.status == "running", ReportJob.started_at < now - STALE_AFTER)
+        .where(*stale)
         .values(
             status="failed",
             finished_at=now,

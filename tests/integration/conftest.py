@@ -107,3 +107,16 @@ def coupon_strategy():  # type: ignore[no-untyped-def]
         return strategies.create_strategy(session, data, actor="test")
 
     return create
+
+
+@pytest.fixture
+def features_of():  # type: ignore[no-untyped-def]
+    """``features_of(frame, i, columns=None)``: row ``i`` of ``frame`` as a JSON request sends
+    its features (plain numbers and strings), every column after ``unit_id`` or ``columns``."""
+
+    def row_features(frame, i: int, columns=None) -> dict:  # type: ignore[no-untyped-def]
+        row = frame.iloc[i]
+        names = frame.columns[1:] if columns is None else columns
+        return {c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in names}
+
+    return row_features

@@ -175,8 +175,6 @@ def test_serve_runs_a_report_worker_beside_the_server(
     db_url, report_experiment, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     """``liftlab serve``'s child worker builds a job queued while it runs, and stops on SIGTERM."""
-    import time
-
     from experiments.cli.serve import report_worker_process
 
     monkeypatch.setenv("LIFTLAB_DATABASE_URL", db_url)
@@ -187,14 +185,14 @@ def test_serve_runs_a_report_worker_beside_the_server(
         report_experiment(session, KEY)
     with report_worker_process() as child:
         job = queue(factory)
-        deadline = time.monotonic() + 300  # a wait, not an assertion on speed
-        status = "queued"
-        while status in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.5)
+
+        def status() -> str:
             with factory() as session:
-                status = report_jobs.get_job(session, job).status
+                return report_jobs.get_job(session, job).status
+
+        _wait(lambda: status() not in ("queued", "running"), seconds=300)
         assert child.poll() is None  # still serving
-    assert status == "done"
+    assert status() == "done"
     assert child.returncode == 0  # SIGTERM: a clean stop
     engine.dispose()
     with report_worker_process(enabled=False) as none:

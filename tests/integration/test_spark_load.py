@@ -200,7 +200,7 @@ def test_a_loaded_output_is_the_current_ledger_as_a_local_run_logs_it(
 
 
 def test_a_loaded_serving_state_scores_new_units_online(
-    db_session, online_strategy, population, tmp_path
+    db_session, online_strategy, population, tmp_path, features_of
 ) -> None:
     """The manifest's serving state becomes the plan's: a unit the run never saw, with features,
     is scored by the model, and a local run of the same population records the same state."""
@@ -210,10 +210,7 @@ def test_a_loaded_serving_state_scores_new_units_online(
     spark_load.load_decisions(db_session, KEY, str(folder), actor="test")
     state = strategies.get_strategy(db_session, KEY).config["online"]
     assert state == json.loads((folder / MANIFEST).read_text())["online"]
-    row = population.iloc[0]
-    features = {
-        c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in state["features"]
-    }
+    features = features_of(population, 0, state["features"])
     decision = strategies.decide(db_session, KEY, "after-the-load", features)
     assert decision.context["source"] == "online-model", decision.context
     run_strategy(db_session, KEY, population)

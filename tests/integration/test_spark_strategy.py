@@ -193,7 +193,7 @@ def logged_rows(session, strategy_id: int, batch_run: int) -> list[tuple]:  # ty
 
 
 def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
-    spark, online_strategy, db_session, tmp_path_factory
+    spark, online_strategy, db_session, tmp_path_factory, features_of
 ):  # type: ignore[no-untyped-def]
     """Both backends: the strategy, model run and catalog come from the database; the Spark
     run's Parquet log, loaded as a batch run, is the single run's decision log row for row."""
@@ -246,10 +246,7 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     )
     # a unit the Spark run never saw, with features: scored online by the Spark plan
     assert strategy.config["online"] == spark_online  # the load keeps the manifest's
-    row = pd.read_parquet(path).iloc[0]
-    features = {
-        c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in spark_online["features"]
-    }
+    features = features_of(pd.read_parquet(path), 0, spark_online["features"])
     newcomer = strategies.decide(db_session, "spark-db", "after-the-spark-run", features)
     assert newcomer.context["source"] == "online-model", newcomer.context
     assert newcomer.context["model_run_id"] == run.id and newcomer.batch_run == 1

@@ -38,11 +38,6 @@ def newcomers():  # type: ignore[no-untyped-def]
     return users.assign(unit_id=[f"new-{i}" for i in range(len(users))])
 
 
-def features_of(frame, i: int) -> dict:  # type: ignore[no-untyped-def]
-    row = frame.iloc[i]
-    return {c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in frame.columns[1:]}
-
-
 def stored_rows(session) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
     """Every logged decision as stored (read back from the database, not the identity map)."""
     session.expire_all()
@@ -72,7 +67,7 @@ def planned(session) -> float:  # type: ignore[no-untyped-def]
     return strategies.get_strategy(session, "online").planned_spend
 
 
-def serve_run_one(session, population, newcomers):  # type: ignore[no-untyped-def]
+def serve_run_one(session, population, newcomers, features_of):  # type: ignore[no-untyped-def]
     """After the first batch run: one online decision and an experiment of the strategy whose
     variant repeats batch decisions (batch units) and draws anew (newcomers)."""
     strategies.update_strategy(session, "online", {"budget": 1e6}, actor="test")
@@ -89,13 +84,13 @@ def serve_run_one(session, population, newcomers):  # type: ignore[no-untyped-de
 
 
 def test_a_batch_run_supersedes_and_keeps_every_logged_decision(
-    db_session, online_strategy, population, newcomers
+    db_session, online_strategy, population, newcomers, features_of
 ) -> None:
     online_strategy(db_session)
     first = run_strategy(db_session, "online", population)
     strategy = strategies.get_strategy(db_session, "online")
     assert strategy.batch_run == 1
-    online, targeted = serve_run_one(db_session, population, newcomers)
+    online, targeted = serve_run_one(db_session, population, newcomers, features_of)
     assert online.batch_run == 1 and online.context["source"] == "online-model"
     drawn = [d for d in targeted if d.reused_decision_id is None]
     reused = [d for d in targeted if d.reused_decision_id is not None]

@@ -35,12 +35,6 @@ def newcomers():  # type: ignore[no-untyped-def]
     return users.assign(unit_id=[f"new-{i}" for i in range(len(users))])
 
 
-def features_of(frame, i: int) -> dict:  # type: ignore[no-untyped-def]
-    """Row ``i`` as a JSON request sends it (plain numbers and strings)."""
-    row = frame.iloc[i]
-    return {c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in frame.columns[1:]}
-
-
 def batch_reference(session, population):  # type: ignore[no-untyped-def]
     """The batch path's functions called directly: inputs, model, shifts, economics, plan."""
     inputs, model = strategy_inputs(session, "online", list(population.columns))
@@ -49,7 +43,7 @@ def batch_reference(session, population):  # type: ignore[no-untyped-def]
 
 
 def test_a_unit_with_features_gets_the_batch_computation(
-    db_session, online_strategy, population, newcomers
+    db_session, online_strategy, population, newcomers, features_of
 ) -> None:
     online_strategy(db_session)
     summary = run_strategy(db_session, "online", population)
@@ -95,7 +89,9 @@ def test_a_unit_with_features_gets_the_batch_computation(
     )
 
 
-def test_the_fallback_logs_the_cost_models_cost(db_session, online_strategy, population) -> None:
+def test_the_fallback_logs_the_cost_models_cost(
+    db_session, online_strategy, population, features_of
+) -> None:
     catalog.ensure_defaults(db_session, demo_data.default_incentive_specs())
     incentives = {i.key: i for i in db_session.scalars(select(Incentive))}
     strategies.create_strategy(
@@ -243,7 +239,7 @@ def test_concurrent_decisions_cannot_overspend(db_url, coupon_strategy) -> None:
     ],
 )
 def test_bad_feature_values_name_the_field_and_write_nothing(
-    db_session, online_strategy, population, change, field
+    db_session, online_strategy, population, change, field, features_of
 ) -> None:
     online_strategy(db_session)
     run_strategy(db_session, "online", population)
@@ -256,7 +252,7 @@ def test_bad_feature_values_name_the_field_and_write_nothing(
 
 
 def test_unknown_levels_score_as_unknown_and_are_logged(
-    db_session, online_strategy, population
+    db_session, online_strategy, population, features_of
 ) -> None:
     online_strategy(db_session, budget=1e6)
     run_strategy(db_session, "online", population)
@@ -268,7 +264,7 @@ def test_unknown_levels_score_as_unknown_and_are_logged(
 
 
 def test_the_api_serves_model_decisions_and_refuses_bad_features(
-    app, client, online_strategy, population
+    app, client, online_strategy, population, features_of
 ) -> None:
     with app.extensions["liftlab.sessions"].begin() as session:
         online_strategy(session, budget=1e6, holdout_share=0.0, explore_share=0.0)

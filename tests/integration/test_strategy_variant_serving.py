@@ -31,18 +31,13 @@ def newcomers():  # type: ignore[no-untyped-def]
     return users.assign(unit_id=[f"new-{i}" for i in range(len(users))])
 
 
-def features_of(frame, i: int) -> dict:  # type: ignore[no-untyped-def]
-    row = frame.iloc[i]
-    return {c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in frame.columns[1:]}
-
-
 def start_experiment(session, strategy_key: str, weights=(0.2, 0.3, 0.5)):  # type: ignore[no-untyped-def]
     create_strategy_experiment(session, "ab", strategy_key, actor="test", weights=weights)
     experiments.transition(session, "ab", "running", actor="test")
 
 
 def test_a_strategy_variant_serves_the_online_model(
-    db_session, online_strategy, population, newcomers
+    db_session, online_strategy, population, newcomers, features_of
 ) -> None:
     run = db_session.get(ModelRun, online_strategy(db_session, config={}).model_run_id)
     run_strategy(db_session, "online", population)
@@ -269,7 +264,7 @@ def test_simultaneous_first_requests_for_a_unit_log_one_decision(
 
 
 def test_the_api_checks_a_strategy_variants_features_and_writes_nothing_on_a_400(
-    app, client, online_strategy, population, newcomers
+    app, client, online_strategy, population, newcomers, features_of
 ) -> None:
     from experiments.services import accounts
 

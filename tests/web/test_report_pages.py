@@ -25,6 +25,19 @@ def experiment(app, report_experiment) -> str:  # type: ignore[no-untyped-def]
         return report_experiment(session, KEY)
 
 
+@pytest.fixture
+def api_keys(app) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Two API keys: one with the admin scope, one with the assign scope only."""
+    with app.extensions["liftlab.sessions"].begin() as session:
+        _, admin = accounts.create_api_key(
+            session, name="admin", scopes=["admin"], actor="test", account_id=None
+        )
+        _, other = accounts.create_api_key(
+            session, name="app", scopes=["assign"], actor="test", account_id=None
+        )
+    return admin, other
+
+
 def build_queued(app) -> int:  # type: ignore[no-untyped-def]
     """What the report worker does: build every queued job; returns how many."""
     from experiments.jobs.report_worker import drain
@@ -78,14 +91,8 @@ def test_report_page_roles_generate_and_downloads(app, client, auth, experiment)
     assert client.get("/experiments/nope/report").status_code == 404
 
 
-def test_report_api_scope_formats_and_errors(app, client, experiment) -> None:  # type: ignore[no-untyped-def]
-    with app.extensions["liftlab.sessions"].begin() as session:
-        _, admin = accounts.create_api_key(
-            session, name="admin", scopes=["admin"], actor="test", account_id=None
-        )
-        _, other = accounts.create_api_key(
-            session, name="app", scopes=["assign"], actor="test", account_id=None
-        )
+def test_report_api_scope_formats_and_errors(app, client, experiment, api_keys) -> None:  # type: ignore[no-untyped-def]
+    admin, other = api_keys
     url = f"/api/v1/experiments/{KEY}/report"
     assert client.get(url).status_code == 403
     assert client.get(url, headers={"Authorization": f"Bearer {other}"}).status_code == 403
@@ -106,14 +113,8 @@ def test_report_api_scope_formats_and_errors(app, client, experiment) -> None:  
     assert {"/experiments/{key}/report-jobs", "/report-jobs/{id}"} <= set(spec["paths"])
 
 
-def test_report_jobs_over_the_api(app, client, experiment) -> None:  # type: ignore[no-untyped-def]
-    with app.extensions["liftlab.sessions"].begin() as session:
-        _, admin = accounts.create_api_key(
-            session, name="admin", scopes=["admin"], actor="test", account_id=None
-        )
-        _, other = accounts.create_api_key(
-            session, name="app", scopes=["assign"], actor="test", account_id=None
-        )
+def test_report_jobs_over_the_api(app, client, experiment, api_keys) -> None:  # type: ignore[no-untyped-def]
+    admin, other = api_keys
     headers = {"Authorization": f"Bearer {admin}"}
     url = f"/api/v1/experiments/{KEY}/report-jobs"
     assert client.post(url, json={}).status_code == 403
