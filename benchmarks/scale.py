@@ -130,7 +130,7 @@ def section_spark(n_users: int, tmp: Path) -> list[str]:
     )
     spark.sparkContext.setLogLevel("ERROR")
     started = time.perf_counter()
-    decisions, summary, _ = decide_population(spark, inputs, read_population(spark, str(path)))
+    decisions, summary, _, _ = decide_population(spark, inputs, read_population(spark, str(path)))
     decisions.select("row", "unit_id", "incentive", "bucket", "propensity").write.mode(
         "overwrite"
     ).parquet(str(tmp / "decisions"))

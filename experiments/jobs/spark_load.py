@@ -277,6 +277,7 @@ def _record(
         margin_rate=float(manifest["inputs"]["margin_rate"]),
         output=path,
         online=manifest.get("online"),
+        frontier=manifest.get("frontier"),
     )
     config["loaded"] = {"output_id": manifest["output_id"], "batch_run": batch_run}
     strategy.config = config

@@ -117,9 +117,12 @@ def build_manifest(
     plan: dict[str, Any],
     rows: int,
     online: dict[str, Any] | None = None,
+    frontier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of a run's output, without its file list (``write_manifest`` adds it)."""
     extra = {} if online is None else {"online": plain(online)}
+    if frontier is not None:
+        extra["frontier"] = plain(frontier)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -209,6 +212,21 @@ def _serving_state(m: dict[str, Any]) -> bool:
     )
 
 
+def _frontier(m: dict[str, Any]) -> bool:
+    """No ``frontier`` (an older manifest), or points of budget, value and spend from a sample
+    of at most the run's users."""
+    if "frontier" not in m:
+        return True
+    f = m["frontier"]
+    return (
+        _int(f["sample_users"])
+        and _int(f["users"])
+        and 0 < f["sample_users"] <= f["users"]
+        and len(f["points"]) >= 2
+        and all(_number(p[c]) for p in f["points"] for c in ("budget", "value", "spend"))
+    )
+
+
 def _holds(check: Any, manifest: dict[str, Any]) -> bool:
     try:
         return bool(check(manifest))
@@ -237,6 +255,7 @@ _SHAPE: tuple[tuple[str, Any], ...] = (
     ("plan.count_by_bucket", lambda m: _ints(m["plan"]["count_by_bucket"])),
     ("plan.count_by_arm", lambda m: _ints(m["plan"]["count_by_arm"])),
     ("online", _serving_state),
+    ("frontier", _frontier),
     (
         "files",
         lambda m: all(
@@ -255,15 +274,21 @@ def spark_plan_config(
     margin_rate: float,
     output: str,
     online: dict[str, Any] | None = None,
+    frontier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A strategy's ``config`` after a Spark plan: ``plan``, engine, decision log path and the
-    plan's serving state (``online``; an earlier plan's is never kept: its shifts and mean costs
-    belong to that plan, so without one online decisions use the fallback).
-
-    Not recomputed on Spark: the profit frontier."""
-    kept = {k: v for k, v in config.items() if k not in ("frontier", "online")}
+    """A strategy's ``config`` after a Spark plan: ``plan``, engine, decision log path, the
+    plan's serving state (``online``) and its profit frontier (``frontier``, from
+    ``spark_strategy.sampled_frontier``: the points, and ``frontier_sample`` = how many of how
+    many users they were computed on). An earlier plan's serving state or frontier is never
+    kept: they belong to that plan, so without them online decisions use the fallback and the
+    admin shows no frontier."""
+    dropped = ("frontier", "frontier_sample", "online")
+    kept = {k: v for k, v in config.items() if k not in dropped}
     if online is not None:
         kept["online"] = plain(online)
+    if frontier is not None:
+        kept["frontier"] = plain(frontier["points"])
+        kept["frontier_sample"] = {"users": frontier["sample_users"], "of": frontier["users"]}
     return {
         **kept,
         "plan": plan,

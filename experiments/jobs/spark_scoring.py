@@ -128,6 +128,12 @@ def value_cost(pdf: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
     return value, cost
 
 
+def value_cost_rows(pdf: pd.DataFrame, k: int) -> dict[str, Any]:
+    """A priced frame's row numbers with its value and cost matrices, as JSON-able lists."""
+    value, cost = value_cost(pdf, k)
+    return {"row": pdf[ROW].tolist(), "value": value.tolist(), "cost": cost.tolist()}
+
+
 def price_partition(pdf: pd.DataFrame, inputs: StrategyInputs, means: list[float]) -> pd.DataFrame:
     """Calibrated economics, bucket, explore draw and hull segments of every user."""
     k = len(inputs.arms)

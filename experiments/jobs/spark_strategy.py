@@ -8,7 +8,9 @@ and propensity — for populations that do not fit one machine:
 2. score it in the single run's chunks with the model broadcast once
    (``experiments.jobs.spark_scoring``), add up the exact calibration means, price every user
    and build its hull; the exact mean cost of each arm completes the serving state, so that
-   ``/decide`` scores a unit the run never saw as a single-process plan would;
+   ``/decide`` scores a unit the run never saw as a single-process plan would; the profit
+   frontier is computed on the driver from a uniform sample of the priced users (all of them up
+   to ``FRONTIER_USERS``);
 3. find lambda by distributed bisection (``experiments.jobs.spark_lambda``), then the fill, the
    drops and the budget checks (``experiments.jobs.spark_allocation``);
 4. write the decisions with their propensities as Parquet, sorted by row, with a manifest
@@ -48,16 +50,20 @@ from experiments.jobs.spark_scoring import (
     priced_schema,
     score_chunk,
     scored_schema,
+    value_cost_rows,
 )
 from experiments.jobs.spark_session import ROW, get_session, partition_pass, read_population
 from experiments.jobs.strategy_run import (
     StrategyInputs,
     calibration_shifts,
+    profit_frontier,
     record_plan,
     serving_state,
     strategy_inputs,
 )
 from experiments.strategy.exact import to_float
+
+FRONTIER_USERS = 200_000  # the frontier's sample: 11 allocations of it run on the driver
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -102,6 +108,33 @@ def mean_cost(priced: DataFrame, k: int) -> list[float]:
     return [to_float(sum(p["units"][j] for p in parts), n) for j in range(k)]
 
 
+def sampled_frontier(
+    priced: DataFrame, k: int, budget: float, max_users: int = FRONTIER_USERS
+) -> dict[str, Any] | None:
+    """``strategy_run.profit_frontier`` of the priced users, from a uniform sample of about
+    ``max_users`` of them (all of them when there are no more, which gives the single-process
+    frontier): ``{"points", "sample_users", "users"}``, None for an empty sample.
+
+    The sample is chosen by a hash of the row number, so it does not depend on the partitioning;
+    the rows are put back in file order before allocating."""
+    import numpy as np
+    from pyspark.sql import functions as F  # noqa: N812 - the pyspark convention
+
+    n = priced.count()
+    frame = priced.select(ROW, *[f"v{j}" for j in range(k)], *[f"c{j}" for j in range(k)])
+    if n > max_users:
+        frame = frame.where(F.pmod(F.xxhash64(ROW), F.lit(n)) < max_users)
+    parts = partition_pass(frame, lambda pdf: value_cost_rows(pdf, k))
+    rows = np.array([r for p in parts for r in p["row"]], dtype=np.int64)
+    if len(rows) == 0:
+        return None
+    order = np.argsort(rows, kind="stable")
+    value = np.array([v for p in parts for v in p["value"]], dtype=np.float64)[order]
+    cost = np.array([c for p in parts for c in p["cost"]], dtype=np.float64)[order]
+    points = profit_frontier(value, cost, budget, scale=n / len(rows))
+    return {"points": points, "sample_users": len(rows), "users": n}
+
+
 def allocate_priced(priced: DataFrame, inputs: StrategyInputs) -> tuple[DataFrame, dict[str, Any]]:
     """``allocate`` on the priced users: the decisions frame (persisted) and the plan summary."""
     from pyspark import StorageLevel
@@ -125,16 +158,19 @@ def allocate_priced(priced: DataFrame, inputs: StrategyInputs) -> tuple[DataFram
 
 def decide_population(
     spark: SparkSession, inputs: StrategyInputs, population: DataFrame
-) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
+) -> tuple[DataFrame, dict[str, Any], dict[str, Any], dict[str, Any] | None]:
     """Decisions (persisted frame: row, unit_id, arm, incentive, bucket, propensity, expected
-    value and cost), the plan summary and the serving state (``strategy_run.serving_state``)
-    for ``population`` (with its ``row`` numbering)."""
+    value and cost), the plan summary, the serving state (``strategy_run.serving_state``) and
+    the sampled profit frontier (``sampled_frontier``) for ``population`` (with its ``row``
+    numbering)."""
     priced, scored, shifts = score_and_price(spark, inputs, population)
     decisions, summary = allocate_priced(priced, inputs)
-    online = serving_state(inputs, shifts, mean_cost(priced, len(inputs.arms)))
+    k = len(inputs.arms)
+    online = serving_state(inputs, shifts, mean_cost(priced, k))
+    frontier = sampled_frontier(priced, k, inputs.budget)
     scored.unpersist()
     priced.unpersist()
-    return decisions, summary, online
+    return decisions, summary, online, frontier
 
 
 def write_decisions(decisions: DataFrame, inputs: StrategyInputs, output: str) -> None:
@@ -178,7 +214,7 @@ def run_strategy_spark(
     frame = read_population(spark, population, table)
     columns = [c for c in frame.columns if c != ROW]
     inputs, _ = strategy_inputs(session, key, columns, margin_rate=margin_rate)
-    decisions, summary, online = decide_population(spark, inputs, frame)
+    decisions, summary, online, frontier = decide_population(spark, inputs, frame)
     write_decisions(decisions, inputs, output)
     users = sum(summary["count_by_bucket"])
     decisions.unpersist()
@@ -190,6 +226,7 @@ def run_strategy_spark(
         plan=summary,
         rows=users,
         online=online,
+        frontier=frontier,
     )
     write_manifest(output, manifest)
     config = spark_plan_config(
@@ -199,6 +236,7 @@ def run_strategy_spark(
         margin_rate=margin_rate,
         output=output,
         online=online,
+        frontier=frontier,
     )
     record_plan(session, strategy, config, users=users, actor=actor)
     return summary

@@ -222,14 +222,31 @@ def allocate_population(inputs: StrategyInputs, value, cost, unit_ids) -> Alloca
     )
 
 
-def profit_frontier(value: np.ndarray, cost: np.ndarray, budget: float) -> list[dict[str, float]]:
-    """Expected incremental value of the optimal allocation at budgets around the chosen one."""
-    all_treated = float(np.maximum(cost, 0).max(axis=1).sum())
+# what only a Spark plan records (``spark_output.spark_plan_config``, ``spark_load``): a local
+# run's plan replaces them, so that its config never describes the Spark run before it
+SPARK_PLAN_KEYS = ("engine", "decisions_path", "loaded", "frontier_sample")
+
+
+def profit_frontier(
+    value: np.ndarray, cost: np.ndarray, budget: float, *, scale: float = 1.0
+) -> list[dict[str, float]]:
+    """Expected incremental value of the optimal allocation at budgets around the chosen one.
+
+    ``value`` and ``cost`` are the whole population's, or a uniform sample of it with ``scale``
+    = population users / sample users (the Spark run's): each point then allocates the sample
+    at ``budget / scale`` and scales its value and spend back up."""
+    all_treated = scale * float(np.maximum(cost, 0).max(axis=1).sum())
     top = max(budget * 2.0, all_treated * 0.5, 1.0)
     points = []
     for b in np.linspace(0.0, top, 11):
-        plan = allocate(value, cost, float(b))
-        points.append({"budget": float(b), "value": float(plan.value), "spend": float(plan.spend)})
+        plan = allocate(value, cost, float(b) / scale)
+        points.append(
+            {
+                "budget": float(b),
+                "value": scale * float(plan.value),
+                "spend": scale * float(plan.spend),
+            }
+        )
     return points
 
 
@@ -287,7 +304,7 @@ def run_strategy(
         )
     summary = {k: v for k, v in plan.summary().items()}
     config = {
-        **strategy.config,
+        **{k: v for k, v in strategy.config.items() if k not in SPARK_PLAN_KEYS},
         "plan": summary,
         "model_run_id": inputs.model_run_id,
         "margin_rate": margin_rate,

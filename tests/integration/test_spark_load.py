@@ -25,8 +25,10 @@ from experiments.errors import ConflictError, ValidationError
 from experiments.jobs import spark_load
 from experiments.jobs.spark_output import MANIFEST, build_manifest, write_manifest
 from experiments.jobs.strategy_run import (
+    SPARK_PLAN_KEYS,
     mean_costs,
     plan_population,
+    profit_frontier,
     run_strategy,
     serving_state,
     strategy_inputs,
@@ -55,8 +57,8 @@ def write_output(  # type: ignore[no-untyped-def]
     session, folder: Path, population, key: str = KEY, cuts=(0, 900, 1700), serving: bool = False
 ):
     """``key``'s decisions for ``population`` in the Spark job's output format; the plan. The
-    manifest carries the plan's serving state with ``serving`` (as the Spark job writes it),
-    else none (as a folder written before the serving state was recorded)."""
+    manifest carries the plan's serving state and profit frontier with ``serving`` (as the
+    Spark job writes them), else neither (as a folder written before they were recorded)."""
     inputs, model = strategy_inputs(session, key, list(population.columns))
     shifts, economics, plan = plan_population(inputs, model, population)
     strategy = strategies.get_strategy(session, key)
@@ -92,6 +94,13 @@ def write_output(  # type: ignore[no-untyped-def]
         plan=summary,
         rows=n,
         online=serving_state(inputs, shifts, mean_costs(economics.cost)) if serving else None,
+        frontier={
+            "points": profit_frontier(economics.value, economics.cost, inputs.budget),
+            "sample_users": n,
+            "users": n,
+        }
+        if serving
+        else None,
     )
     write_manifest(str(folder), manifest)
     return summary
@@ -208,13 +217,18 @@ def test_a_loaded_serving_state_scores_new_units_online(
     folder = tmp_path / "decisions"
     write_output(db_session, folder, population, serving=True)
     spark_load.load_decisions(db_session, KEY, str(folder), actor="test")
-    state = strategies.get_strategy(db_session, KEY).config["online"]
-    assert state == json.loads((folder / MANIFEST).read_text())["online"]
+    config = strategies.get_strategy(db_session, KEY).config
+    state, manifest = config["online"], json.loads((folder / MANIFEST).read_text())
+    assert state == manifest["online"] and config["frontier"] == manifest["frontier"]["points"]
+    n = len(population)
+    assert config["frontier_sample"] == {"users": n, "of": n}
     features = features_of(population, 0, state["features"])
     decision = strategies.decide(db_session, KEY, "after-the-load", features)
     assert decision.context["source"] == "online-model", decision.context
     run_strategy(db_session, KEY, population)
-    assert strategies.get_strategy(db_session, KEY).config["online"] == state
+    config = strategies.get_strategy(db_session, KEY).config
+    assert config["online"] == state and config["frontier"] == manifest["frontier"]["points"]
+    assert not set(SPARK_PLAN_KEYS) & set(config)  # the local plan is no longer a Spark one
 
 
 @pytest.mark.parametrize("failure", ["file changed after the checks", "insert fails"])
@@ -344,6 +358,32 @@ BAD_FILES = {
             f, lambda m: m.update(online={**_serving_state(m), "mean_cost": [1.0]})
         ),
         "_liftlab_manifest.json: online is missing or malformed",
+    ),
+    "a frontier from more users than the run's": (
+        lambda f: _edit_manifest(
+            f,
+            lambda m: m.update(
+                frontier={
+                    "points": [{"budget": 0, "value": 0, "spend": 0}] * 2,
+                    "sample_users": 9,
+                    "users": 8,
+                }
+            ),
+        ),
+        "_liftlab_manifest.json: frontier is missing or malformed",
+    ),
+    "a frontier point without its spend": (
+        lambda f: _edit_manifest(
+            f,
+            lambda m: m.update(
+                frontier={
+                    "points": [{"budget": 0.0, "value": 0.0}] * 2,
+                    "sample_users": 8,
+                    "users": 8,
+                }
+            ),
+        ),
+        "_liftlab_manifest.json: frontier is missing or malformed",
     ),
     "a plan that does not add up": (
         lambda f: _edit_manifest(f, lambda m: m["plan"].update(spend=m["plan"]["spend"] + 1)),

@@ -19,12 +19,14 @@ import pandas as pd
 import pytest
 
 from experiments.jobs.strategy_run import (
+    SPARK_PLAN_KEYS,
     StrategyInputs,
     allocate_population,
     calibrate,
     calibration_shifts,
     mean_effects,
     population_economics,
+    profit_frontier,
     raw_outcomes,
 )
 from experiments.strategy.economics import fixed_coupon, percent_discount
@@ -127,7 +129,7 @@ def test_spark_decides_like_the_single_process_run(spark, shop_model, tmp_path_f
     ref = single_process(inputs, population)
     assert ref.lambda_ > 0 and ref.spend > 0.999 * inputs.budget  # the budget binds
 
-    decisions, summary, _ = decide_population(spark, inputs, read_population(spark, str(path)))
+    decisions, summary, _, _ = decide_population(spark, inputs, read_population(spark, str(path)))
     written = tmp_path_factory.mktemp("decisions") / "all"
     decisions.drop("dual_term").write.parquet(str(written))  # (toPandas warns under pandas 3)
     decisions.unpersist()
@@ -147,6 +149,37 @@ def test_spark_decides_like_the_single_process_run(spark, shop_model, tmp_path_f
         assert summary[key] == pytest.approx(expected[key], rel=1e-9, abs=1e-6), key
     assert set(np.unique(got["bucket"])) == {"holdout", "explore", "exploit"}
     assert got["incentive"].isna().sum() == (ref.arm < 0).sum()
+
+
+def test_the_sampled_frontier_estimates_the_whole_populations(spark):  # type: ignore[no-untyped-def]
+    """Above FRONTIER_USERS the frontier comes from a hashed uniform sample, scaled up: close to
+    the exact one, the same whatever the partitioning; at or below it, the exact frontier."""
+    from experiments.jobs.spark_strategy import sampled_frontier
+
+    n, k = 120_000, 2
+    rng = np.random.default_rng(11)
+    cost = rng.gamma(2.0, 1.5, (n, k)) * np.array([1.0, 2.0])
+    value = cost * rng.normal([1.3, 1.1], 0.6, (n, k))  # a profitable minority of each arm
+    columns = {"row": np.arange(n)} | {f"v{j}": value[:, j] for j in range(k)}
+    columns |= {f"c{j}": cost[:, j] for j in range(k)}
+    priced = spark.createDataFrame(pd.DataFrame(columns)).repartition(4)
+    budget = 0.2 * float(cost.max(axis=1).sum())
+    exact = profit_frontier(value, cost, budget)
+
+    whole = sampled_frontier(priced, k, budget, max_users=n)
+    assert (whole["sample_users"], whole["users"]) == (n, n)
+    for got, want in zip(whole["points"], exact, strict=True):
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-6)
+
+    sampled = sampled_frontier(priced, k, budget, max_users=20_000)
+    assert sampled["users"] == n and abs(sampled["sample_users"] - 20_000) < 600  # 4 s.d.
+    top = exact[-1]["value"]
+    for got, want in zip(sampled["points"], exact, strict=True):
+        assert got["budget"] == pytest.approx(want["budget"], rel=0.05)
+        assert got["value"] == pytest.approx(want["value"], abs=0.03 * top)
+        assert got["spend"] == pytest.approx(want["spend"], rel=0.05, abs=0.01 * budget)
+    again = sampled_frontier(priced.repartition(7), k, budget, max_users=20_000)
+    assert again == sampled  # the sample is a hash of the row number, not of the partitioning
 
 
 def spark_db_strategy(online_strategy, session, key: str = "spark-db"):  # type: ignore[no-untyped-def]
@@ -217,7 +250,10 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     )
     strategy = strategies.get_strategy(db_session, "spark-db")
     assert strategy.config["engine"] == "spark" and strategy.config["decisions_path"] == output
-    assert "frontier" not in strategy.config
+    # the profit frontier, from all 20,000 users (fewer than FRONTIER_USERS): no sampling
+    spark_frontier = strategy.config["frontier"]
+    assert strategy.config["frontier_sample"] == {"users": 20_000, "of": 20_000}
+    assert len(spark_frontier) == 11 and spark_frontier[0]["value"] == 0.0
     # the Parquet folder is the Spark run's log: the table and the ledger's run are untouched
     assert strategy.batch_run == 0
     assert (
@@ -226,6 +262,7 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     manifest = json.loads((Path(output) / MANIFEST).read_text())
     spark_online = strategy.config["online"]  # the serving state: in the plan and the manifest
     assert manifest["online"] == spark_online and spark_online["model_run_id"] == run.id
+    assert manifest["frontier"]["points"] == spark_frontier
     assert manifest["strategy"] == {"key": "spark-db", "id": strategy.id}
     assert manifest["rows"] == 20_000 and manifest["plan"]["lambda"] == plan_spark["lambda"]
     written = pd.read_parquet(output)  # the part files in name order: sorted by row
@@ -255,6 +292,10 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     assert strategy.batch_run == 2
     # the single-process run records the same serving state, float for float
     assert strategy.config["online"] == spark_online
+    # and the same frontier; the Spark run's own keys are gone from the plan
+    for got, want in zip(strategy.config["frontier"], spark_frontier, strict=True):
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-9)
+    assert not set(SPARK_PLAN_KEYS) & set(strategy.config)
     # user for user and column for column (context included), in the same order
     assert logged_rows(db_session, strategy.id, 2) == spark_rows
     assert spark_rows[0][6] == {"source": "batch", "model_run_id": run.id}

@@ -80,6 +80,7 @@ def test_viewer_sees_plan_frontier_calibration_log_and_ledger(client, auth, spri
     chart = page[page.index('id="frontier-chart"') :]
     assert chart.count('class="frontier-point"') == 5 and 'id="budget-marker"' in chart
     assert "budget 500" in chart and "about 1,234 expected" in page
+    assert 'id="frontier-sample"' not in page  # a local run's frontier: every user
     assert "+1.25 pp" in page[page.index('id="calibration"') :]
     ledger = page[page.index('id="ledger"') : page.index('id="decisions"')]
     assert re.search(
@@ -322,3 +323,22 @@ def test_only_analysts_create_ab_tests_and_csrf_is_required(client, auth, spring
         from experiments.db import Experiment
 
         assert session.scalar(select(Experiment.id).limit(1)) is None
+
+
+def test_a_spark_plans_frontier_says_it_comes_from_a_sample(client, auth, spring) -> None:
+    from experiments.db import Strategy
+
+    with spring.extensions["liftlab.sessions"].begin() as session:
+        strategy = session.scalar(select(Strategy).where(Strategy.key == "spring"))
+        sample = {"users": 200_311, "of": 1_200_000}
+        strategy.config = {**strategy.config, "engine": "spark", "frontier_sample": sample}
+    auth.login("viewer@example.com", "viewer")
+    page = client.get("/strategy/spring").get_data(as_text=True)
+    note = page[page.index('id="frontier-sample"') :]
+    assert note.startswith('id="frontier-sample">Computed by the Spark run on a uniform sample')
+    assert "200,311 of its 1,200,000 users" in note
+    with spring.extensions["liftlab.sessions"].begin() as session:
+        strategy = session.scalar(select(Strategy).where(Strategy.key == "spring"))
+        strategy.config = {**strategy.config, "frontier_sample": {"users": 9, "of": 9}}
+    page = client.get("/strategy/spring").get_data(as_text=True)
+    assert "Computed by the Spark run on all its 9 users." in page

@@ -97,6 +97,7 @@ def _page(
         rows=plan_rows(plan),
         stale=plan is not None and plan.get("budget") != strategy.budget,
         chart=frontier_chart(config.get("frontier") or [], strategy.budget),
+        frontier_sample=config.get("frontier_sample"),
         calibration=config.get("calibration") or {},
         source_key=source.key if source else config.get("source_experiment"),
         decisions=decision_page(
