@@ -219,9 +219,9 @@ def _frontier(m: dict[str, Any]) -> bool:
         return True
     f = m["frontier"]
     return (
-        _int(f["sample_users"])
-        and _int(f["users"])
-        and 0 < f["sample_users"] <= f["users"]
+        _int(f["sample"]["users"])
+        and _int(f["sample"]["of"])
+        and 0 < f["sample"]["users"] <= f["sample"]["of"]
         and len(f["points"]) >= 2
         and all(_number(p[c]) for p in f["points"] for c in ("budget", "value", "spend"))
     )
@@ -278,7 +278,7 @@ def spark_plan_config(
 ) -> dict[str, Any]:
     """A strategy's ``config`` after a Spark plan: ``plan``, engine, decision log path, the
     plan's serving state (``online``) and its profit frontier (``frontier``, from
-    ``spark_strategy.sampled_frontier``: the points, and ``frontier_sample`` = how many of how
+    ``spark_strategy.sampled_frontier``: its points, and as ``frontier_sample`` how many of how
     many users they were computed on). An earlier plan's serving state or frontier is never
     kept: they belong to that plan, so without them online decisions use the fallback and the
     admin shows no frontier."""
@@ -288,7 +288,7 @@ def spark_plan_config(
         kept["online"] = plain(online)
     if frontier is not None:
         kept["frontier"] = plain(frontier["points"])
-        kept["frontier_sample"] = {"users": frontier["sample_users"], "of": frontier["users"]}
+        kept["frontier_sample"] = plain(frontier["sample"])
     return {
         **kept,
         "plan": plan,

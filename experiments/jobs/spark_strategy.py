@@ -109,18 +109,19 @@ def mean_cost(priced: DataFrame, k: int) -> list[float]:
 
 
 def sampled_frontier(
-    priced: DataFrame, k: int, budget: float, max_users: int = FRONTIER_USERS
+    priced: DataFrame, k: int, n: int, budget: float, max_users: int = FRONTIER_USERS
 ) -> dict[str, Any] | None:
-    """``strategy_run.profit_frontier`` of the priced users, from a uniform sample of about
-    ``max_users`` of them (all of them when there are no more, which gives the single-process
-    frontier): ``{"points", "sample_users", "users"}``, None for an empty sample.
+    """``strategy_run.profit_frontier`` of the ``n`` priced users, from a uniform sample of
+    about ``max_users`` of them (all of them when there are no more, which gives the
+    single-process frontier): ``{"points", "sample": {"users", "of"}}``, None for an empty
+    sample.
 
     The sample is chosen by a hash of the row number, so it does not depend on the partitioning;
-    the rows are put back in file order before allocating."""
+    the rows are put back in file order before allocating. It is the one large result this job
+    collects on the driver (up to about ``max_users * (2k + 1)`` numbers)."""
     import numpy as np
     from pyspark.sql import functions as F  # noqa: N812 - the pyspark convention
 
-    n = priced.count()
     frame = priced.select(ROW, *[f"v{j}" for j in range(k)], *[f"c{j}" for j in range(k)])
     if n > max_users:
         frame = frame.where(F.pmod(F.xxhash64(ROW), F.lit(n)) < max_users)
@@ -132,7 +133,7 @@ def sampled_frontier(
     value = np.array([v for p in parts for v in p["value"]], dtype=np.float64)[order]
     cost = np.array([c for p in parts for c in p["cost"]], dtype=np.float64)[order]
     points = profit_frontier(value, cost, budget, scale=n / len(rows))
-    return {"points": points, "sample_users": len(rows), "users": n}
+    return {"points": points, "sample": {"users": len(rows), "of": n}}
 
 
 def allocate_priced(priced: DataFrame, inputs: StrategyInputs) -> tuple[DataFrame, dict[str, Any]]:
@@ -167,7 +168,7 @@ def decide_population(
     decisions, summary = allocate_priced(priced, inputs)
     k = len(inputs.arms)
     online = serving_state(inputs, shifts, mean_cost(priced, k))
-    frontier = sampled_frontier(priced, k, inputs.budget)
+    frontier = sampled_frontier(priced, k, sum(summary["count_by_bucket"]), inputs.budget)
     scored.unpersist()
     priced.unpersist()
     return decisions, summary, online, frontier

@@ -96,8 +96,7 @@ def write_output(  # type: ignore[no-untyped-def]
         online=serving_state(inputs, shifts, mean_costs(economics.cost)) if serving else None,
         frontier={
             "points": profit_frontier(economics.value, economics.cost, inputs.budget),
-            "sample_users": n,
-            "users": n,
+            "sample": {"users": n, "of": n},
         }
         if serving
         else None,
@@ -365,8 +364,7 @@ BAD_FILES = {
             lambda m: m.update(
                 frontier={
                     "points": [{"budget": 0, "value": 0, "spend": 0}] * 2,
-                    "sample_users": 9,
-                    "users": 8,
+                    "sample": {"users": 9, "of": 8},
                 }
             ),
         ),
@@ -378,8 +376,7 @@ BAD_FILES = {
             lambda m: m.update(
                 frontier={
                     "points": [{"budget": 0.0, "value": 0.0}] * 2,
-                    "sample_users": 8,
-                    "users": 8,
+                    "sample": {"users": 8, "of": 8},
                 }
             ),
         ),

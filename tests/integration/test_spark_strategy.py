@@ -166,19 +166,19 @@ def test_the_sampled_frontier_estimates_the_whole_populations(spark):  # type: i
     budget = 0.2 * float(cost.max(axis=1).sum())
     exact = profit_frontier(value, cost, budget)
 
-    whole = sampled_frontier(priced, k, budget, max_users=n)
-    assert (whole["sample_users"], whole["users"]) == (n, n)
+    whole = sampled_frontier(priced, k, n, budget, max_users=n)
+    assert whole["sample"] == {"users": n, "of": n}
     for got, want in zip(whole["points"], exact, strict=True):
         assert got == pytest.approx(want, rel=1e-9, abs=1e-6)
 
-    sampled = sampled_frontier(priced, k, budget, max_users=20_000)
-    assert sampled["users"] == n and abs(sampled["sample_users"] - 20_000) < 600  # 4 s.d.
+    sampled = sampled_frontier(priced, k, n, budget, max_users=20_000)
+    assert sampled["sample"]["of"] == n and abs(sampled["sample"]["users"] - 20_000) < 600  # 4 s.d.
     top = exact[-1]["value"]
     for got, want in zip(sampled["points"], exact, strict=True):
         assert got["budget"] == pytest.approx(want["budget"], rel=0.05)
         assert got["value"] == pytest.approx(want["value"], abs=0.03 * top)
         assert got["spend"] == pytest.approx(want["spend"], rel=0.05, abs=0.01 * budget)
-    again = sampled_frontier(priced.repartition(7), k, budget, max_users=20_000)
+    again = sampled_frontier(priced.repartition(7), k, n, budget, max_users=20_000)
     assert again == sampled  # the sample is a hash of the row number, not of the partitioning
 
 
