@@ -15,6 +15,7 @@ from experiments.cli import (
     demo,
     events,
     experiment_commands,
+    pacing_commands,  # noqa: F401 - adds `strategy pace` to the strategy group
     report,
     serve,
     simulate,

@@ -68,10 +68,16 @@ def list_strategies(output_format: str) -> None:
 @click.option("--budget", type=float)
 @click.option("--holdout", "holdout_share", type=float)
 @click.option("--explore", "explore_share", type=float)
+@click.option(
+    "--period-days",
+    "budget_period_days",
+    type=int,
+    help="Days the budget covers (1-366; a paced strategy spreads it over them).",
+)
 @click.option("--objective", type=click.Choice(["profit", "revenue", "orders"]))
 @click.option("--status", type=click.Choice(["draft", "active", "paused"]))
 def set_strategy(key: str, **changes: object) -> None:
-    """Change a strategy's budget, shares, objective or status."""
+    """Change a strategy's budget, budget period, shares, objective or status."""
     from experiments.services import strategies
 
     data = {k: v for k, v in changes.items() if v is not None}

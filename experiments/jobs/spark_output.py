@@ -28,6 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from experiments.errors import ValidationError
+from experiments.strategy.spend_curve import check_curve
 
 if TYPE_CHECKING:
     from pyarrow import fs as pafs
@@ -209,6 +210,7 @@ def _serving_state(m: dict[str, Any]) -> bool:
         and len(state["calibration_shifts"]) == len(state["mean_cost"]) == len(arms)
         and all(s is None or _number(s) for s in state["calibration_shifts"])
         and all(_number(c) for c in state["mean_cost"])
+        and ("spend_curve" not in state or check_curve(state["spend_curve"]))
     )
 
 

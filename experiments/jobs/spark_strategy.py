@@ -61,6 +61,7 @@ from experiments.jobs.strategy_run import (
     serving_state,
     strategy_inputs,
 )
+from experiments.strategy import spend_curve
 from experiments.strategy.exact import to_float
 
 FRONTIER_USERS = 200_000  # the frontier's sample: 11 allocations of it run on the driver
@@ -109,12 +110,19 @@ def mean_cost(priced: DataFrame, k: int) -> list[float]:
 
 
 def sampled_frontier(
-    priced: DataFrame, k: int, n: int, budget: float, max_users: int = FRONTIER_USERS
+    priced: DataFrame,
+    k: int,
+    n: int,
+    budget: float,
+    max_users: int = FRONTIER_USERS,
+    mu: list[float] | None = None,
 ) -> dict[str, Any] | None:
     """``strategy_run.profit_frontier`` of the ``n`` priced users, from a uniform sample of
     about ``max_users`` of them (all of them when there are no more, which gives the
-    single-process frontier): ``{"points", "sample": {"users", "of"}}``, None for an empty
-    sample.
+    single-process frontier): ``{"points", "sample": {"users", "of"}, "spend_curve"}``, None
+    for an empty sample. ``spend_curve`` is the plan's spend per user by lambda
+    (``experiments.strategy.spend_curve``, with the plan's ``mu``) on the same sample; it goes
+    into the serving state, not the frontier.
 
     The sample is chosen by a hash of the row number, so it does not depend on the partitioning;
     the rows are put back in file order before allocating. It is the one large result this job
@@ -133,7 +141,8 @@ def sampled_frontier(
     value = np.array([v for p in parts for v in p["value"]], dtype=np.float64)[order]
     cost = np.array([c for p in parts for c in p["cost"]], dtype=np.float64)[order]
     points = profit_frontier(value, cost, budget, scale=n / len(rows))
-    return {"points": points, "sample": {"users": len(rows), "of": n}}
+    curve = spend_curve(value, cost, mu)
+    return {"points": points, "sample": {"users": len(rows), "of": n}, "spend_curve": curve}
 
 
 def allocate_priced(priced: DataFrame, inputs: StrategyInputs) -> tuple[DataFrame, dict[str, Any]]:
@@ -167,8 +176,10 @@ def decide_population(
     priced, scored, shifts = score_and_price(spark, inputs, population)
     decisions, summary = allocate_priced(priced, inputs)
     k = len(inputs.arms)
-    online = serving_state(inputs, shifts, mean_cost(priced, k))
-    frontier = sampled_frontier(priced, k, sum(summary["count_by_bucket"]), inputs.budget)
+    n = sum(summary["count_by_bucket"])
+    frontier = sampled_frontier(priced, k, n, inputs.budget, mu=summary["mu"])
+    curve = frontier.pop("spend_curve") if frontier is not None else None
+    online = serving_state(inputs, shifts, mean_cost(priced, k), curve)
     scored.unpersist()
     priced.unpersist()
     return decisions, summary, online, frontier

@@ -32,7 +32,7 @@ from experiments.services import audit
 from experiments.services.decision_copy import RunRows, UserRows, insert_decisions
 from experiments.services.strategies import get_strategy
 from experiments.services.strategy_ledger import lock_ledger, start_run
-from experiments.strategy import Allocation, CostModel, allocate, incentive_economics
+from experiments.strategy import Allocation, CostModel, allocate, incentive_economics, spend_curve
 from experiments.strategy.exact import exact_mean
 
 LOG_CHUNK = 20_000  # decisions per bulk insert (decision_copy: COPY on PostgreSQL)
@@ -309,7 +309,12 @@ def run_strategy(
         "model_run_id": inputs.model_run_id,
         "margin_rate": margin_rate,
         "frontier": profit_frontier(economics.value, economics.cost, strategy.budget),
-        "online": serving_state(inputs, shifts, mean_costs(economics.cost)),
+        "online": serving_state(
+            inputs,
+            shifts,
+            mean_costs(economics.cost),
+            spend_curve(economics.value, economics.cost, plan.mu),
+        ),
     }
     record_plan(session, strategy, config, users=len(units), actor=actor)
     return summary
@@ -322,7 +327,10 @@ def mean_costs(cost: np.ndarray) -> list[float]:
 
 
 def serving_state(
-    inputs: StrategyInputs, shifts: Sequence[float | None], mean_cost: Sequence[float]
+    inputs: StrategyInputs,
+    shifts: Sequence[float | None],
+    mean_cost: Sequence[float],
+    curve: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
     """What serving needs to decide a unit this run never saw as this run would have (plain JSON).
 
@@ -331,8 +339,10 @@ def serving_state(
     and each arm's mean expected spend over the population (``mean_costs``), the cost of an arm
     given to a unit that comes without features (``experiments.services.online_scoring``). The
     single-process run and the Spark run (``experiments.jobs.spark_strategy``) record the same.
+    ``curve`` is the plan's spend curve (``experiments.strategy.spend_curve``), from which a
+    paced strategy reads each day's lambda (``experiments.services.strategy_pacing``).
     """
-    return {
+    state = {
         "model_run_id": inputs.model_run_id,
         "features": list(inputs.features),
         "arms": list(inputs.arms),
@@ -340,6 +350,9 @@ def serving_state(
         "objective": inputs.objective,
         "mean_cost": [float(c) for c in mean_cost],
     }
+    if curve is not None:
+        state["spend_curve"] = curve
+    return state
 
 
 def record_plan(

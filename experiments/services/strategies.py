@@ -72,6 +72,28 @@ def snapshot(session: Session, strategy: Strategy) -> dict[str, Any]:
     }
 
 
+MAX_PERIOD_DAYS = 366
+
+
+def _period_days(strategy: Strategy, value: Any) -> int:
+    """The budget period in whole days; a paced strategy's custom schedule must keep its length."""
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+    ):
+        raise ValidationError("budget_period_days", f"{value!r} is not a whole number of days")
+    days = int(value)
+    if not 1 <= days <= MAX_PERIOD_DAYS:
+        raise ValidationError("budget_period_days", f"must be 1 to {MAX_PERIOD_DAYS} days")
+    schedule = ((strategy.config or {}).get("pacing") or {}).get("schedule")
+    if isinstance(schedule, list) and len(schedule) != days:
+        raise ValidationError(
+            "budget_period_days",
+            f"the pacing schedule has {len(schedule)} daily weights; clear the pacing or set it "
+            f"again with {days} weights (or 'even')",
+        )
+    return days
+
+
 def _share(field: str, value: Any) -> float:
     try:
         share = float(value)
@@ -116,6 +138,8 @@ def _apply(session: Session, strategy: Strategy, data: Mapping[str, Any]) -> Non
         if fallback is not None and fallback not in catalog:
             raise ValidationError("fallback", f"{fallback!r} is not in the catalog")
         strategy.fallback_incentive_id = catalog[fallback].id if fallback else None
+    if "budget_period_days" in data:
+        strategy.budget_period_days = _period_days(strategy, data["budget_period_days"])
     if "model_run_id" in data:
         strategy.model_run_id = data["model_run_id"]
     if "config" in data:

@@ -46,6 +46,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from experiments.db import Decision, Strategy, take_sqlite_write_lock
 from experiments.errors import ValidationError
@@ -117,14 +118,21 @@ class LedgerLock:
 def lock_ledger(session: Session, strategy: Strategy) -> LedgerLock:
     """Serialize the strategy's new decisions (and batch runs) until the transaction ends
     (``experiments.services.strategy_serving``); returns its budget, run and planned spend as
-    stored now."""
+    stored now.
+
+    ``strategy.config`` is reloaded as stored now too, so that a caller that writes the config
+    under the lock (a batch run, a paced day, a pacing change) starts from the latest one and
+    never overwrites what another transaction wrote while this one waited or scored."""
     row = Strategy.id == strategy.id
-    columns = select(Strategy.budget, Strategy.batch_run, Strategy.planned_spend).where(row)
+    columns = select(
+        Strategy.budget, Strategy.batch_run, Strategy.planned_spend, Strategy.config
+    ).where(row)
     if session.get_bind().dialect.name != "postgresql":
         take_sqlite_write_lock(session, Strategy, strategy.id)
-        budget, batch_run, planned = session.execute(columns).one()
+        budget, batch_run, planned, config = session.execute(columns).one()
     else:
-        budget, batch_run, planned = session.execute(columns.with_for_update()).one()
+        budget, batch_run, planned, config = session.execute(columns.with_for_update()).one()
+    set_committed_value(strategy, "config", config)
     return LedgerLock(float(budget), int(batch_run), float(planned))
 
 

@@ -11,7 +11,8 @@ off-policy evaluation:
 - ``online-model``: the request's features cover the model columns of the last batch plan
   (``experiments.services.online_scoring``): each arm's value and expected spend from the batch
   run's economics and calibration, and the exploit arm ``argmax(0, value - lambda cost - mu)``
-  with the plan's lambda and mu. ``expected_value`` and ``expected_cost`` are the model's.
+  with the plan's lambda and mu (a paced strategy's day's lambda instead, see below).
+  ``expected_value`` and ``expected_cost`` are the model's.
 - ``online-fallback``: no usable plan, or features missing (the context names the reason and the
   missing columns): the fallback incentive in the exploit bucket. ``expected_value`` is 0 (no
   model, no value); ``expected_cost`` comes from the catalog's cost model without user features
@@ -45,6 +46,12 @@ takes the same lock before it logs its decisions, so new decisions wait for it t
   before the ledger is read, so writers (threads or processes on the file) are serialized the
   same way (waiting up to the busy timeout, 30 s).
 
+Daily pacing (``experiments.services.strategy_pacing``): on a day of a paced strategy's period
+the cap is the day's (the ledger's spend at the day's start plus the day's share of what is
+left, never above the budget), the online model prices units with the day's lambda, and the
+context records the day (``pacing``); a unit the day's cap refuses is marked
+``daily_budget_spent`` instead of ``budget_exhausted``.
+
 The cost of the guarantee: new decisions of one strategy are serialized for the rest of their
 request's transaction, and each sums the ledger and the variants' new draws of the current run
 (a repeated decision takes no lock).
@@ -52,6 +59,7 @@ request's transaction, and each sums the ledger and the variants' new draws of t
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,7 +72,7 @@ from sqlalchemy.orm import Session
 from experiments.db import Decision, Incentive, Strategy
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import cost_model
-from experiments.services import online_scoring
+from experiments.services import online_scoring, strategy_pacing
 from experiments.services.strategy_ledger import add_planned, latest_decision, lock_ledger
 from experiments.strategy import CostModel, Policy, allocate, serve_within_cap
 
@@ -231,6 +239,9 @@ def candidate(
     if missing:
         context = {"online_reason": "features_missing", "missing_features": missing[:MISSING_SHOWN]}
         return _fallback(session, strategy, unit_id, plan, context)
+    day = strategy_pacing.current_day(session, strategy)
+    if day is not None and day.lambda_ is not None:
+        plan = dataclasses.replace(plan, lambda_=day.lambda_)  # the paced day's lambda
     return _model(strategy, unit_id, plan, model, row, unknown)
 
 
@@ -276,9 +287,16 @@ def serve(
     logged = latest_decision(session, strategy, unit_id)
     if logged is not None:
         return logged
-    issued = within_cap(drawn, lock.budget, lock.planned_spend)
+    day = strategy_pacing.roll_day(session, strategy, lock)
+    cap = lock.budget if day is None else min(lock.budget, day.cap)
+    issued = within_cap(drawn, cap, lock.planned_spend)
     arm = issued.arm
     context = {"source": drawn.source, **issued.context, "features": dict(features or {})}
+    if day is not None:
+        context["pacing"] = day.context()
+        if context.pop("budget_exhausted", False):
+            exhausted = cap >= lock.budget
+            context["budget_exhausted" if exhausted else "daily_budget_spent"] = True
     decision = Decision(
         decision_id=uuid.uuid4().hex,
         strategy_id=strategy.id,

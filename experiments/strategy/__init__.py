@@ -12,12 +12,20 @@ per-user values and costs of each incentive into decisions under a budget:
   the hard cap of a spend ledger (``issue_within_cap``, and ``serve_within_cap`` for one served
   decision with the capped policy's propensity);
 - :mod:`.daily_pacing` — a daily budget schedule whose lambda is re-solved each day for the
-  remaining budget from what was actually spent (a feedback controller).
+  remaining budget from what was actually spent (a feedback controller);
+- :mod:`.spend_curve` — a plan's spend per user as a function of lambda, from which a paced day's
+  lambda is read without the population.
 """
 
 from experiments.strategy.allocation import Allocation, Decisions, Policy, allocate
 from experiments.strategy.buckets import BUCKETS
-from experiments.strategy.daily_pacing import BudgetPacer, PacedDays, schedule_weights, serve_days
+from experiments.strategy.daily_pacing import (
+    BudgetPacer,
+    PacedDays,
+    day_target,
+    schedule_weights,
+    serve_days,
+)
 from experiments.strategy.economics import (
     OBJECTIVES,
     CostModel,
@@ -33,6 +41,7 @@ from experiments.strategy.pacing import (
     issue_within_cap,
     serve_within_cap,
 )
+from experiments.strategy.spend_curve import lambda_for_spend, spend_curve
 
 __all__ = [
     "BUCKETS",
@@ -49,6 +58,7 @@ __all__ = [
     "allocate",
     "allocate_with_margin",
     "bootstrap_interval",
+    "day_target",
     "estimate",
     "expected_spend",
     "feedback",
@@ -56,6 +66,8 @@ __all__ = [
     "incremental_value",
     "schedule_weights",
     "serve_days",
+    "spend_curve",
+    "lambda_for_spend",
     "issue_within_cap",
     "serve_within_cap",
 ]

@@ -64,6 +64,12 @@ def schedule_weights(days: int, schedule: str | Sequence[float] = "even") -> np.
     return w / w.sum()
 
 
+def day_target(remaining: float, weights: np.ndarray, day: int) -> float:
+    """Day ``day``'s budget: ``remaining`` times its share of the schedule's remaining days."""
+    rest = float(weights[day:].sum())
+    return max(0.0, remaining) * float(weights[day]) / rest if rest > 0 else 0.0
+
+
 class BudgetPacer:
     """The feedback controller of the module doc; call :meth:`record` once per day, in order."""
 
@@ -96,11 +102,9 @@ class BudgetPacer:
 
     def target(self) -> float:
         """Today's budget: the remaining budget times today's share of the remaining schedule."""
-        d = self.day
-        if d >= self.days:
+        if self.day >= self.days:
             raise ValueError(f"the period of {self.days} days is over; start a new pacer")
-        rest = float(self.weights[d:].sum())
-        return self.remaining * float(self.weights[d]) / rest if rest > 0 else 0.0
+        return day_target(self.remaining, self.weights, self.day)
 
     def cost_ratio(self) -> float:
         """Planned / realized spend so far (1 before anything was spent), clipped."""

@@ -1,0 +1,113 @@
+"""Daily pacing of a strategy in serving, on both backends: each day's cap is the spend at the
+day's start plus the day's share of what is left, the online model prices the day's units with
+the lambda at which the plan's exploit rule spends the day's target per unit, the forecast comes
+from the days before; bad pacing input names the field and writes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from experiments.errors import ValidationError
+from experiments.jobs.strategy_run import plan_population, run_strategy, strategy_inputs
+from experiments.services import strategies, strategy_pacing
+from experiments.strategy.knapsack import rule_choice
+from experiments.strategy.spend_curve import DECADES, POINTS
+
+START = dt.datetime.now(dt.UTC).date()  # decisions are logged today: day 0's history
+DAYS = 10
+STEP = 10 ** (DECADES / (POINTS - 2)) * 1.01  # one step of the spend curve's lambda grid
+
+
+@pytest.fixture(scope="module")
+def arrivals():  # type: ignore[no-untyped-def]
+    """Units the batch never saw: features of another simulated shop, ids per day."""
+    from experiments.simulation import simulate_shop
+
+    return simulate_shop(n_users=150, seed=12).users
+
+
+def spend_at(economics, lam: float, mu) -> float:  # type: ignore[no-untyped-def]
+    """Mean expected spend per user of the exploit rule at ``lam`` (``Policy``'s rule)."""
+    value, cost = economics.value, economics.cost
+    arm = rule_choice(value, cost, np.ones_like(cost, dtype=bool), lam, mu)
+    return float(np.where(arm >= 0, cost[np.arange(len(arm)), np.maximum(arm, 0)], 0.0).mean())
+
+
+def clock(monkeypatch, day: int) -> dt.date:  # type: ignore[no-untyped-def]
+    date = START + dt.timedelta(days=day)
+    monkeypatch.setattr(strategy_pacing, "today", lambda: date)
+    return date
+
+
+def serve_day(session, arrivals, features_of, day: int, n: int):  # type: ignore[no-untyped-def]
+    return [
+        strategies.decide(session, "online", f"d{day}-{i}", features_of(arrivals, i))
+        for i in range(n)
+    ]
+
+
+def paced_strategy(session, online_strategy, population, extra: float):  # type: ignore[no-untyped-def]
+    """The shared online strategy after its batch run, with ``extra`` budget left for online
+    decisions over a paced period of DAYS days; returns the batch plan's summary."""
+    online_strategy(session)
+    summary = run_strategy(session, "online", population)
+    budget = summary["spend"] + extra
+    change = {"budget": budget, "budget_period_days": DAYS}
+    strategies.update_strategy(session, "online", change, actor="test")
+    row = strategies.get_strategy(session, "online")
+    strategy_pacing.set_pacing(session, row, start=START, daily_units=40, actor="test")
+    return summary
+
+
+def test_each_day_is_capped_at_its_share_and_priced_with_its_lambda(
+    db_session, online_strategy, population, arrivals, features_of, monkeypatch
+) -> None:
+    summary = paced_strategy(db_session, online_strategy, population, extra=600.0)
+    row = strategies.get_strategy(db_session, "online")
+    budget = row.budget
+    inputs, model = strategy_inputs(db_session, "online", list(population.columns))
+    _, economics, _ = plan_population(inputs, model, population)
+    mu = np.asarray(summary["mu"])
+
+    spent_before = summary["spend"]
+    lambdas = []
+    for day in range(3):
+        clock(monkeypatch, day)
+        decisions = serve_day(db_session, arrivals, features_of, day, 150)
+        paced = [d.context["pacing"] for d in decisions]
+        assert {p["day"] for p in paced} == {day}
+        target = (budget - spent_before) / (DAYS - day)  # even schedule: 1 / remaining days
+        assert paced[0]["target"] == pytest.approx(target, rel=1e-12)
+        assert paced[0]["daily_cap"] == pytest.approx(spent_before + target, rel=1e-12)
+        db_session.expire_all()
+        spent = strategies.get_strategy(db_session, "online").planned_spend
+        assert spent - spent_before <= target + 1e-9  # the day's cap holds
+        refused = [d for d in decisions if d.context.get("daily_budget_spent")]
+        assert all(d.incentive_id is None for d in refused)
+        assert refused or day > 0  # day 0 forecast 40 units and got 150: its cap refuses some
+        assert not any(d.context.get("budget_exhausted") for d in decisions)
+        model = [d for d in decisions if d.context["source"] == "online-model"]
+        assert {d.context["lambda"] for d in model} == {model[0].context["lambda"]}
+        assert all(d.context["pacing"]["lambda_source"] == "paced" for d in model)
+        lam = model[0].context["lambda"]
+        lambdas.append(lam)
+        state = strategies.get_strategy(db_session, "online").config["pacing_day"]
+        forecast = 40.0 if day == 0 else 150.0  # configured, then the days before (all today's)
+        assert state["forecast"] == pytest.approx(forecast)
+        assert state["forecast_basis"] == ("configured" if day == 0 else "history")
+        # independent check of the day's lambda: on the batch population, the exploit rule spends
+        # what the day's target leaves per exploit-bucket unit at that lambda, to the curve's
+        # resolution (one grid step either side)
+        h, e = row.holdout_share, row.explore_share
+        mean_cost = row.config["online"]["mean_cost"]
+        per_exploit = (target / forecast - e * float(np.mean(mean_cost))) / (1 - h - e)
+        assert (
+            spend_at(economics, lam * STEP, mu)
+            <= per_exploit
+            <= spend_at(economics, lam / STEP, mu)
+        )
+        spent_before = spent
+    assert lambdas[1] > lambdas[0]  # a larger forecast: less per unit, a higher price of budget
