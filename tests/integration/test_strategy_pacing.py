@@ -6,6 +6,7 @@ from the days before; bad pacing input names the field and writes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -111,3 +112,115 @@ def test_each_day_is_capped_at_its_share_and_priced_with_its_lambda(
         )
         spent_before = spent
     assert lambdas[1] > lambdas[0]  # a larger forecast: less per unit, a higher price of budget
+
+
+def test_pacing_applies_within_its_period_and_a_new_batch_run_restarts_the_day(
+    db_session, online_strategy, population, arrivals, features_of, monkeypatch
+) -> None:
+    summary = paced_strategy(db_session, online_strategy, population, extra=600.0)
+    for day in (-1, DAYS):  # the day before the period, the day after it
+        clock(monkeypatch, day)
+        decision = strategies.decide(db_session, "online", f"out{day}", features_of(arrivals, 0))
+        assert "pacing" not in decision.context
+        assert decision.context["lambda"] == summary["lambda"]  # the plan prices units
+    row = strategies.get_strategy(db_session, "online")
+    assert "pacing_day" not in row.config and strategy_pacing.pacing_status(db_session, row)[
+        "state"
+    ] == ("ended")
+
+    clock(monkeypatch, 4)
+    serve_day(db_session, arrivals, features_of, 4, 20)
+    first = strategies.get_strategy(db_session, "online").config["pacing_day"]
+    assert first["index"] == 4 and first["batch_run"] == 1
+    again = run_strategy(db_session, "online", population)  # a new ledger: planned spend reset
+    db_session.expire_all()
+    row = strategies.get_strategy(db_session, "online")
+    assert row.config["pacing"]["start"] == START.isoformat()  # the batch run kept the pacing
+    decision = strategies.decide(db_session, "online", "after-run", features_of(arrivals, 1))
+    second = strategies.get_strategy(db_session, "online").config["pacing_day"]
+    assert second["batch_run"] == 2 and second["index"] == 4
+    assert second["spend_at_start"] == pytest.approx(again["spend"], rel=1e-12)
+    assert second["target"] == pytest.approx((row.budget - again["spend"]) / (DAYS - 4))
+    assert decision.context["pacing"]["daily_cap"] == pytest.approx(second["cap"])
+    status = strategy_pacing.pacing_status(db_session, row)
+    assert status["state"] == "pacing" and status["today"] == second
+    assert status["spent_today"] == pytest.approx(decision.expected_cost, abs=1e-9)
+
+
+def test_bad_pacing_input_names_the_field_and_writes_nothing(
+    db_session, online_strategy, population, monkeypatch
+) -> None:
+    paced_strategy(db_session, online_strategy, population, extra=600.0)
+    row = strategies.get_strategy(db_session, "online")
+    stored = dict(row.config)
+    good = {"start": START.isoformat(), "daily_units": 40}
+    for change, field in (
+        ({"start": "02/03/2026"}, "start"),
+        ({"start": "2026-02-30"}, "start"),
+        ({"schedule": "1,2,3"}, "schedule"),  # 3 weights for a 10-day period
+        ({"schedule": "a,b"}, "schedule"),
+        ({"schedule": "weekly"}, "schedule"),
+        ({"schedule": [0.0] * DAYS}, "schedule"),
+        ({"daily_units": 0}, "daily_units"),
+        ({"daily_units": "many"}, "daily_units"),
+        ({"daily_units": float("nan")}, "daily_units"),
+    ):
+        with pytest.raises(ValidationError) as err:
+            strategy_pacing.set_pacing(db_session, row, **{**good, **change}, actor="test")
+        assert err.value.field == field, change
+        assert strategies.get_strategy(db_session, "online").config == stored
+    weights = [1.0] * (DAYS - 2) + [2.0, 2.0]  # the last two days weigh double
+    strategy_pacing.set_pacing(
+        db_session,
+        row,
+        start=START,
+        schedule=",".join(map(str, weights)),
+        daily_units=40,
+        actor="test",
+    )
+    assert row.config["pacing"]["schedule"] == weights
+    with pytest.raises(ValidationError) as err:  # the schedule fixes the period's length
+        strategies.update_strategy(db_session, "online", {"budget_period_days": 7}, actor="test")
+    assert err.value.field == "budget_period_days" and "10 daily weights" in str(err.value)
+    for days in (0, 400, "x", True):
+        with pytest.raises(ValidationError) as err:
+            strategies.update_strategy(
+                db_session, "online", {"budget_period_days": days}, actor="test"
+            )
+        assert err.value.field == "budget_period_days"
+    strategy_pacing.clear_pacing(db_session, row, actor="test")
+    assert "pacing" not in row.config and "pacing_day" not in row.config
+    assert row.config["plan"] == stored["plan"]  # nothing else of the config is touched
+
+
+def test_the_pace_command(run, db_url, coupon_strategy) -> None:  # type: ignore[no-untyped-def]
+    from experiments.db import make_engine, make_session_factory
+
+    engine = make_engine(db_url)
+    with make_session_factory(engine).begin() as session:
+        coupon_strategy(session, "paced", budget=700.0)
+    engine.dispose()
+    shown = run("strategy", "pace", "paced")
+    assert shown.exit_code == 0 and "not paced" in shown.output
+    assert run("strategy", "set", "paced", "--period-days", "7").exit_code == 0
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    paced = run("strategy", "pace", "paced", "--start", today, "--daily-units", "50")
+    assert paced.exit_code == 0, paced.output
+    assert "budget 700.00 paced over 7 days" in paced.output
+    assert "today (day 1 of 7): target 100.00, cap 100.00" in paced.output
+    assert "lambda the plan's" in paced.output  # no batch plan, no spend curve: the cap paces
+    status = json.loads(run("strategy", "pace", "paced", "--format", "json").output)
+    assert status["pacing"]["today"]["target"] == pytest.approx(100.0)
+    assert status["pacing"]["daily_units"] == 50.0
+    for args, words in (
+        (("--start", "2026-13-01", "--daily-units", "5"), "start"),
+        (("--start", today, "--daily-units", "0"), "daily_units"),
+        (("--start", today, "--schedule", "1,2", "--daily-units", "5"), "7 days"),
+    ):
+        bad = run("strategy", "pace", "paced", *args)
+        assert bad.exit_code == 1 and words in bad.output, bad.output
+    assert run("strategy", "pace", "paced", "--start", today).exit_code == 2  # usage
+    unchanged = json.loads(run("strategy", "pace", "paced", "--format", "json").output)
+    assert unchanged == status
+    off = run("strategy", "pace", "paced", "--off")
+    assert off.exit_code == 0 and "not paced" in off.output

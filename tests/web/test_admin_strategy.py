@@ -147,6 +147,7 @@ def form_data(token: str, **changes: Any) -> dict[str, Any]:
     return {
         "csrf_token": token,
         "budget": "500",
+        "budget_period_days": "30",
         "holdout_share": "0.05",
         "explore_share": "0.05",
         "objective": "profit",

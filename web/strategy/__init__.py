@@ -8,6 +8,6 @@ bp = Blueprint("strategy", __name__, url_prefix="/strategy")
 
 
 def init_app(app: Flask) -> None:
-    from web.strategy import views  # noqa: F401 - registers the routes
+    from web.strategy import pacing, views  # noqa: F401 - registers the routes
 
     app.register_blueprint(bp)

@@ -3,10 +3,11 @@ validates it) and the A/B test of the strategy (``strategy_experiments.create_st
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import FloatField, SelectField, SelectMultipleField, StringField
+from wtforms import FloatField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -29,6 +30,11 @@ class StrategyForm(FlaskForm):
         "Budget (currency units per period)",
         validators=[InputRequired(message=NUMBER)],
         render_kw={"step": "any", "min": 0},
+    )
+    budget_period_days = IntegerField(
+        "Budget period (days)",
+        validators=[InputRequired(message="give a whole number of days")],
+        render_kw={"min": 1, "max": 366},
     )
     holdout_share = FloatField(
         "Holdout share (no incentive, 0–1)",
@@ -71,6 +77,7 @@ class StrategyForm(FlaskForm):
         run = self.model_run_id.data
         return {
             "budget": self.budget.data,
+            "budget_period_days": self.budget_period_days.data,
             "holdout_share": self.holdout_share.data,
             "explore_share": self.explore_share.data,
             "objective": self.objective.data,
@@ -85,7 +92,8 @@ def initial_data(snapshot: dict[str, Any]) -> dict[str, Any]:
     """The form's values from ``strategies.snapshot``."""
     run = snapshot["model_run_id"]
     return {
-        **{k: snapshot[k] for k in ("budget", "holdout_share", "explore_share")},
+        **{k: snapshot[k] for k in ("budget", "budget_period_days")},
+        **{k: snapshot[k] for k in ("holdout_share", "explore_share")},
         **{k: snapshot[k] for k in ("objective", "status", "approved_incentives")},
         "fallback": snapshot["fallback"] or "",
         "model_run_id": str(run) if run else "",
@@ -124,3 +132,35 @@ class StrategyExperimentForm(FlaskForm):
 
     def weights(self) -> tuple[float, float, float]:
         return (self.holdout_weight.data, self.winner_weight.data, self.strategy_weight.data)
+
+
+class PacingForm(FlaskForm):
+    """Pace the budget over its period (``strategy_pacing.set_pacing`` validates it)."""
+
+    start = StringField(
+        "First day (YYYY-MM-DD, UTC)",
+        validators=[InputRequired(message="give the first day, YYYY-MM-DD")],
+        render_kw={"placeholder": "2026-12-01"},
+    )
+    schedule = StringField(
+        "Schedule ('even', or one weight per day, comma-separated)",
+        validators=[InputRequired(message="give 'even' or the daily weights")],
+        default="even",
+    )
+    daily_units = FloatField(
+        "Expected new units per day (the forecast until there is history)",
+        validators=[InputRequired(message=NUMBER)],
+        render_kw={"step": "any", "min": 0},
+    )
+
+
+def pacing_defaults(status: dict[str, Any] | None) -> dict[str, Any]:
+    """The pacing form's values: the stored pacing, else an even schedule from today."""
+    if status is None:
+        return {"start": dt.datetime.now(dt.UTC).date().isoformat(), "schedule": "even"}
+    schedule = status["schedule"]
+    return {
+        "start": status["start"],
+        "schedule": schedule if isinstance(schedule, str) else ",".join(f"{w:g}" for w in schedule),
+        "daily_units": status["daily_units"],
+    }

@@ -17,13 +17,25 @@ from werkzeug.wrappers import Response
 
 from experiments.db import Experiment, Strategy
 from experiments.errors import ConflictError, ValidationError
-from experiments.services import catalog, models, strategies, strategy_experiments
+from experiments.services import (
+    catalog,
+    models,
+    strategies,
+    strategy_experiments,
+    strategy_pacing,
+)
 from web.auth.user import actor, role_required
 from web.db import get_session
 from web.strategy import bp
 from web.strategy.chart import frontier_chart
 from web.strategy.decisions import decision_page
-from web.strategy.forms import StrategyExperimentForm, StrategyForm, initial_data
+from web.strategy.forms import (
+    PacingForm,
+    StrategyExperimentForm,
+    StrategyForm,
+    initial_data,
+    pacing_defaults,
+)
 
 BUCKETS = ("holdout", "explore", "exploit")  # the order of the plan's count_by_bucket
 
@@ -79,8 +91,10 @@ def _page(
     form: StrategyForm,
     status: int = 200,
     test_form: StrategyExperimentForm | None = None,
+    pacing_form: PacingForm | None = None,
 ) -> tuple[str, int]:
     session = get_session()
+    pacing = strategy_pacing.pacing_status(session, strategy)
     config = strategy.config or {}
     plan: dict[str, Any] | None = config.get("plan") or None
     source = (
@@ -110,6 +124,8 @@ def _page(
         ledger=strategies.spend_summary(session, strategy.key),
         test_form=test_form or StrategyExperimentForm(formdata=None, key=f"{strategy.key}-ab"),
         experiments=strategy_experiments.experiments_testing(session, strategy),
+        pacing=pacing,
+        pacing_form=pacing_form or PacingForm(formdata=None, data=pacing_defaults(pacing)),
     )
     return page, status
 
