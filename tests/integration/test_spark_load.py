@@ -35,6 +35,7 @@ from experiments.jobs.strategy_run import (
 )
 from experiments.services import strategies
 from experiments.services.strategy_ledger import cap_spend, latest_decision, ledger_spend
+from experiments.strategy import spend_curve
 
 ARMS = ["coupon_5", "discount_20"]
 KEY = "loaded"
@@ -93,7 +94,16 @@ def write_output(  # type: ignore[no-untyped-def]
         approved=list(strategy.approved_incentives),
         plan=summary,
         rows=n,
-        online=serving_state(inputs, shifts, mean_costs(economics.cost)) if serving else None,
+        online=(
+            serving_state(
+                inputs,
+                shifts,
+                mean_costs(economics.cost),
+                spend_curve(economics.value, economics.cost, plan.mu),
+            )
+            if serving
+            else None
+        ),
         frontier={
             "points": profit_frontier(economics.value, economics.cost, inputs.budget),
             "sample": {"users": n, "of": n},
@@ -355,6 +365,18 @@ BAD_FILES = {
     "a serving state with a cost missing": (
         lambda f: _edit_manifest(
             f, lambda m: m.update(online={**_serving_state(m), "mean_cost": [1.0]})
+        ),
+        "_liftlab_manifest.json: online is missing or malformed",
+    ),
+    "a serving state whose spend curve rises with lambda": (
+        lambda f: _edit_manifest(
+            f,
+            lambda m: m.update(
+                online={
+                    **_serving_state(m),
+                    "spend_curve": {"lambda": [0.0, 1.0], "cost": [0.0, 2.0]},
+                }
+            ),
         ),
         "_liftlab_manifest.json: online is missing or malformed",
     ),

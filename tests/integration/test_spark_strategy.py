@@ -30,6 +30,7 @@ from experiments.jobs.strategy_run import (
     raw_outcomes,
 )
 from experiments.strategy.economics import fixed_coupon, percent_discount
+from experiments.strategy.spend_curve import check_curve, spend_curve
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PANDAS_NOTICE = "ignore:PySpark does not yet fully support pandas:FutureWarning"
@@ -168,6 +169,7 @@ def test_the_sampled_frontier_estimates_the_whole_populations(spark):  # type: i
 
     whole = sampled_frontier(priced, k, n, budget, max_users=n)
     assert whole["sample"] == {"users": n, "of": n}
+    assert whole["spend_curve"] == spend_curve(value, cost)  # the whole population's, exactly
     for got, want in zip(whole["points"], exact, strict=True):
         assert got == pytest.approx(want, rel=1e-9, abs=1e-6)
 
@@ -262,6 +264,7 @@ def test_the_spark_run_logs_what_liftlab_strategy_run_logs(
     manifest = json.loads((Path(output) / MANIFEST).read_text())
     spark_online = strategy.config["online"]  # the serving state: in the plan and the manifest
     assert manifest["online"] == spark_online and spark_online["model_run_id"] == run.id
+    assert check_curve(spark_online["spend_curve"])  # daily pacing reads its lambdas off it
     assert manifest["frontier"]["points"] == spark_frontier
     assert manifest["strategy"] == {"key": "spark-db", "id": strategy.id}
     assert manifest["rows"] == 20_000 and manifest["plan"]["lambda"] == plan_spark["lambda"]
