@@ -221,6 +221,7 @@ def run_strategy_spark(
     """``run_strategy`` on Spark: decisions to ``output`` (Parquet and its manifest), the plan
     into the strategy. ``spark_load.load_decisions`` makes them the current ledger."""
     from experiments.services.strategies import get_strategy
+    from experiments.services.strategy_ledger import lock_ledger
 
     open_folder(output)  # an output pyarrow cannot open fails now, not after the run
     frame = read_population(spark, population, table)
@@ -231,6 +232,7 @@ def run_strategy_spark(
     users = sum(summary["count_by_bucket"])
     decisions.unpersist()
     strategy = get_strategy(session, key)
+    lock_ledger(session, strategy)  # reloads the config: what was written during the job is kept
     manifest = build_manifest(
         inputs,
         strategy_id=strategy.id,
