@@ -63,12 +63,42 @@ def test_decide_under_a_strategy(client, keys, app) -> None:
         "expected_value",
         "expected_cost",
         "budget_exhausted",
+        "daily_budget_spent",
     }
     assert body["bucket"] in ("holdout", "explore", "exploit") and 0 < body["propensity"] <= 1
     assert body["source"] == "online-fallback" and body["budget_exhausted"] is False
     again = decide(client, keys["app"], {"strategy": "targeting", "unit_id": "u-1"}).get_json()
     assert again == body
     assert _count(app) == 1
+
+
+def test_a_paced_strategy_stops_at_the_days_cap(client, keys, app) -> None:
+    """Paced over 10 days from today with 1000 to spend: the day's cap is 100, so the coupons
+    (5.00 each) stop there, marked daily_budget_spent; the budget is far from exhausted."""
+    import datetime as dt
+
+    from experiments.services import strategy_pacing
+
+    with app.extensions["liftlab.sessions"].begin() as session:
+        strategies.update_strategy(session, "targeting", {"budget_period_days": 10}, actor="test")
+        strategy = strategies.get_strategy(session, "targeting")
+        today = dt.datetime.now(dt.UTC).date()
+        strategy_pacing.set_pacing(session, strategy, start=today, daily_units=50, actor="test")
+    bodies = [
+        decide(client, keys["app"], {"strategy": "targeting", "unit_id": f"p-{i}"}).get_json()
+        for i in range(60)
+    ]
+    spent = sum(b["expected_cost"] for b in bodies)
+    refused = [b for b in bodies if b["daily_budget_spent"]]
+    assert refused and all(b["incentive"] is None for b in refused)
+    assert not any(b["budget_exhausted"] for b in bodies)
+    assert 100.0 - 5.0 < spent <= 100.0  # stopped at the day's cap, not at the budget
+    with app.extensions["liftlab.sessions"]() as session:
+        logged = session.scalar(
+            select(Decision).where(Decision.decision_id == refused[0]["decision_id"])
+        )
+        assert logged.context["pacing"]["daily_cap"] == pytest.approx(100.0)
+        assert logged.context["withheld"]["incentive"] == "coupon_5"
 
 
 def test_the_fallback_is_priced_and_capped_by_the_budget(client, keys, app) -> None:

@@ -45,6 +45,7 @@ def _decision_json(decision: Decision | None, incentive: Incentive | None) -> di
         "expected_value": decision.expected_value if decision else None,
         "expected_cost": decision.expected_cost if decision else None,
         "budget_exhausted": bool(context.get("budget_exhausted")),
+        "daily_budget_spent": bool(context.get("daily_budget_spent")),
     }
 
 
@@ -168,6 +169,12 @@ PATHS["/decide"] = {
                     "type": "boolean",
                     "description": "the drawn incentive was withheld: it would have taken the "
                     "strategy's planned spend past its budget",
+                },
+                "daily_budget_spent": {
+                    "type": "boolean",
+                    "description": "the drawn incentive was withheld by a paced strategy's daily "
+                    "cap: it would have taken the planned spend past today's share of the budget "
+                    "(docs/decide.md, Daily pacing)",
                 },
                 "experiment": {"type": "string"},
                 "variant": {"type": ["string", "null"]},
