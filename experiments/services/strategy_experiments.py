@@ -10,7 +10,7 @@ unit is its variant's:
   strategy would: its own current decision (the latest batch run's, or an online one after it),
   repeated; else a new draw through its own holdout / explore buckets — by the online model when
   the request's ``features`` cover the model columns of the last batch plan, else by the fallback
-  (``strategy_serving.candidate``) — under the strategy's hard budget cap (``within_cap`` after
+  (``strategy_serving.candidate``) — under the strategy's hard budget cap (``issue`` after
   ``lock_ledger``); propensity = variant share x the strategy's (the capped policy's when the cap
   withheld an arm or changed the probabilities);
 - incentive variant: that incentive, bucket ``exploit``; propensity = variant share;
@@ -62,7 +62,7 @@ from experiments.errors import ConflictError, ValidationError
 from experiments.services import assignments, experiments
 from experiments.services.strategies import check_request, get_strategy
 from experiments.services.strategy_ledger import add_planned, latest_decision, lock_ledger
-from experiments.services.strategy_serving import candidate, within_cap
+from experiments.services.strategy_serving import candidate, issue
 
 DEFAULT_METRICS = {
     "primary": "margin",
@@ -122,7 +122,7 @@ def _strategy_served(
     own = latest_decision(session, strategy, unit_id)  # a batch run or /decide while we waited
     if own is not None:
         return _repeat(own)
-    issued = within_cap(drawn, lock.budget, lock.planned_spend)
+    issued = issue(session, strategy, drawn, lock)  # a paced day's cap on a paced strategy
     arm = issued.arm
     return _Served(
         drawn.arm_ids[arm] if arm >= 0 else None,

@@ -22,9 +22,9 @@ re-solving rule of ``experiments.strategy.daily_pacing`` (Jasin & Kumar 2012):
    day's units with it. A plan without a curve (a Spark folder written before it was recorded)
    keeps the plan's lambda and is paced by the daily cap alone; the decision's context says which
    (``lambda_source``).
-3. **The forecast.** The mean number of the strategy's own online decisions per day over the
-   last ``HISTORY_DAYS`` days of the period before today; before there is one, the configured
-   ``daily_units``.
+3. **The forecast.** The mean number of new online decisions per day (the strategy's own, and
+   its experiment variants' new draws) over the last ``HISTORY_DAYS`` days of the period before
+   today; before there is one, the configured ``daily_units``.
 
 The day's state (``config["pacing_day"]``) is written under the ledger lock by the first decision
 of the day (``roll_day``), and again after a new batch run (which resets the ledger's planned
@@ -33,8 +33,9 @@ the plan's lambda prices units. The realized cost of incentives is not in the da
 ledger's planned (expected) spend stands for what was spent; ``BudgetPacer``'s correction of the
 cost model by realized spend has no input here.
 
-Experiment variants that serve a strategy (``strategy_experiments``) price units with the day's
-lambda too (they draw through ``strategy_serving.candidate``), but cap by the whole budget.
+Experiment variants that serve a strategy (``strategy_experiments``) draw and cap the same way
+(``strategy_serving.candidate`` and ``issue``): the day's lambda, the day's cap; their new draws
+count in the forecast like the strategy's own online decisions.
 """
 
 from __future__ import annotations
@@ -203,14 +204,20 @@ def _forecast(session: Session, strategy: Strategy, d: int, date: dt.date) -> tu
     days = min(d, HISTORY_DAYS)
     if days > 0:
         end = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
-        online = Decision.context["source"].as_string().like("online%")
+        own = Decision.experiment_id.is_(None) & Decision.context["source"].as_string().like(
+            "online%"
+        )
+        drawn_in_variant = (
+            Decision.experiment_id.is_not(None)
+            & Decision.reused_decision_id.is_(None)
+            & Decision.context["variant_source"].as_string().like("online%")
+        )
         count = session.scalar(
             select(func.count(Decision.id)).where(
                 Decision.strategy_id == strategy.id,
-                Decision.experiment_id.is_(None),
                 Decision.decided_at >= end - dt.timedelta(days=days),
                 Decision.decided_at < end,
-                online,
+                own | drawn_in_variant,
             )
         )
         if count:

@@ -23,7 +23,7 @@ off-policy evaluation:
   (``per_order_max``) is counted, and an uncapped one counts 0 (``cost_basis`` in the context says
   ``percentage_not_counted``), so the hard cap cannot bound it.
 
-Hard budget cap (``serve``, and ``within_cap`` for a strategy variant's new draw): a new decision
+Hard budget cap (``serve``, and ``issue`` for a strategy variant's new draw): a new decision
 is issued only if the spend the cap sees plus its expected cost stays within the budget
 (``experiments.strategy.serve_within_cap``). That spend (``Strategy.planned_spend``, a running
 total kept by ``strategy_ledger``, so no decision sums the ledger) is the strategy's current ledger — its latest batch run's decisions plus the online decisions after it,
@@ -73,7 +73,12 @@ from experiments.db import Decision, Incentive, Strategy
 from experiments.errors import ValidationError
 from experiments.jobs.strategy_run import cost_model
 from experiments.services import online_scoring, strategy_pacing
-from experiments.services.strategy_ledger import add_planned, latest_decision, lock_ledger
+from experiments.services.strategy_ledger import (
+    LedgerLock,
+    add_planned,
+    latest_decision,
+    lock_ledger,
+)
 from experiments.strategy import CostModel, Policy, allocate, serve_within_cap
 
 HASH_VERSION = 2
@@ -275,6 +280,21 @@ def within_cap(drawn: Candidate, budget: float, spent: float) -> Issued:
     return Issued(arm, propensity, context)
 
 
+def issue(session: Session, strategy: Strategy, drawn: Candidate, lock: LedgerLock) -> Issued:
+    """``drawn`` under the hard cap (after ``lock_ledger``): the whole budget, or on a paced day
+    its cap, with the day in the context and ``daily_budget_spent`` when that cap refused it
+    (``serve`` and a strategy variant's new draw, ``strategy_experiments``)."""
+    day = strategy_pacing.roll_day(session, strategy, lock)
+    cap = lock.budget if day is None else min(lock.budget, day.cap)
+    issued = within_cap(drawn, cap, lock.planned_spend)
+    if day is None:
+        return issued
+    context = {**issued.context, "pacing": day.context()}
+    if context.pop("budget_exhausted", False):
+        context["budget_exhausted" if cap >= lock.budget else "daily_budget_spent"] = True
+    return Issued(issued.arm, issued.propensity, context)
+
+
 def serve(
     session: Session, strategy: Strategy, unit_id: str, features: Mapping[str, Any] | None
 ) -> Decision:
@@ -287,16 +307,9 @@ def serve(
     logged = latest_decision(session, strategy, unit_id)
     if logged is not None:
         return logged
-    day = strategy_pacing.roll_day(session, strategy, lock)
-    cap = lock.budget if day is None else min(lock.budget, day.cap)
-    issued = within_cap(drawn, cap, lock.planned_spend)
+    issued = issue(session, strategy, drawn, lock)
     arm = issued.arm
     context = {"source": drawn.source, **issued.context, "features": dict(features or {})}
-    if day is not None:
-        context["pacing"] = day.context()
-        if context.pop("budget_exhausted", False):
-            exhausted = cap >= lock.budget
-            context["budget_exhausted" if exhausted else "daily_budget_spent"] = True
     decision = Decision(
         decision_id=uuid.uuid4().hex,
         strategy_id=strategy.id,

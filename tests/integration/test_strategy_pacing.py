@@ -224,3 +224,33 @@ def test_the_pace_command(run, db_url, coupon_strategy) -> None:  # type: ignore
     assert unchanged == status
     off = run("strategy", "pace", "paced", "--off")
     assert off.exit_code == 0 and "not paced" in off.output
+
+
+def test_experiment_variants_of_a_paced_strategy_keep_the_days_cap(
+    db_session, coupon_strategy, monkeypatch
+) -> None:
+    """A strategy tested as an experiment's variant: its new draws stop at the day's cap too,
+    marked daily_budget_spent, and count in the next day's forecast."""
+    from experiments.services import experiments
+    from experiments.services.strategy_experiments import (
+        create_strategy_experiment,
+        decide_in_experiment,
+    )
+
+    row = coupon_strategy(db_session, "paced", budget=1000.0)
+    strategies.update_strategy(db_session, "paced", {"budget_period_days": DAYS}, actor="test")
+    strategy_pacing.set_pacing(db_session, row, start=START, daily_units=50, actor="test")
+    create_strategy_experiment(db_session, "ab", "paced", actor="test", weights=(0.1, 0.1, 0.8))
+    experiments.transition(db_session, "ab", "running", actor="test")
+    clock(monkeypatch, 0)
+    served = [decide_in_experiment(db_session, "ab", f"v-{i}") for i in range(120)]
+    drawn = [s.decision for s in served if s.variant == "targeted"]
+    spent = sum(d.expected_cost for d in drawn)
+    assert 100.0 - 5.0 < spent <= 100.0  # 1000 over 10 days: the coupons (5.00) stop at 100
+    refused = [d for d in drawn if d.context.get("daily_budget_spent")]
+    assert refused and all(d.incentive_id is None for d in refused)
+    assert all(d.context["pacing"]["daily_cap"] == pytest.approx(100.0) for d in drawn)
+    clock(monkeypatch, 1)
+    day = strategy_pacing.current_day(db_session, strategies.get_strategy(db_session, "paced"))
+    assert day.forecast_basis == "history" and day.forecast == len(drawn)
+    assert day.target == pytest.approx((1000.0 - spent) / (DAYS - 1))
