@@ -2,7 +2,9 @@
 budget (a bad value first: the error shows next to the field, the input is kept), saves, and sees
 the page update: the flash, the new budget on the profit-frontier chart, the stale-plan notice. A
 viewer sees the configuration read-only. An analyst A/B-tests the strategy from its page (shares
-that do not sum to 1 first) and lands on the new draft experiment, whose variants name it.
+that do not sum to 1 first) and lands on the new draft experiment, whose variants name it. An
+analyst sets the budget period, paces the budget (a bad forecast first), sees today's target,
+and stops pacing.
 
 SQLite only (see conftest.py).
 """
@@ -93,3 +95,28 @@ def test_analyst_creates_an_ab_test_of_the_strategy(spring, login) -> None:
     expect(page.get_by_role("link", name="spring", exact=True)).to_have_count(1)
     page.get_by_role("link", name="spring", exact=True).click()
     expect(page.locator("#testing-experiments")).to_contain_text("spring-test")
+
+
+def test_analyst_paces_the_budget_and_stops_pacing(spring, login) -> None:
+    page = login("ana@example.com", "analyst")
+    page.goto("/strategy/spring")
+    expect(page.locator("#pacing-off")).to_contain_text("Not paced")
+    page.get_by_label("Budget period (days)").fill("10")
+    page.get_by_role("button", name="Save configuration").click()
+    expect(page.locator(".flash")).to_contain_text("Saved strategy spring")
+
+    page.get_by_label("Expected new units per day").fill("0")  # a bad forecast first
+    page.get_by_role("button", name="Pace the budget").click()
+    expect(page.locator("label.has-error")).to_contain_text("above 0")
+    expect(page.get_by_label("Expected new units per day")).to_have_value("0")
+    assert page.evaluate(UNLABELLED) == []  # the pacing form's fields have labels
+
+    page.get_by_label("Expected new units per day").fill("200")
+    page.get_by_role("button", name="Pace the budget").click()
+    expect(page.locator(".flash")).to_contain_text("paces its budget from")
+    # nothing spent yet (the plan's 470 is not a ledger): 500 over 10 days
+    expect(page.locator("#pacing-today")).to_contain_text("day 1 of 10: target 50.00")
+    expect(page.locator("#pacing-facts")).to_contain_text("200.0 new units today (as configured)")
+    page.get_by_role("button", name="Stop pacing").click()
+    expect(page.locator(".flash")).to_contain_text("no longer paces")
+    expect(page.locator("#pacing-off")).to_have_count(1)
