@@ -17,6 +17,7 @@ ORDER = [
     "refresh",
     "uplift",
     "strategy",
+    "pacing_service",
     "ledger_cap",
     "scale",
     "spark_load",
