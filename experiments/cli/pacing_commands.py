@@ -16,10 +16,8 @@ from experiments.cli.strategy_commands import strategy
 @click.option("--start", help="First day of the paced period, YYYY-MM-DD (UTC).")
 @click.option(
     "--schedule",
-    default="even",
-    show_default=True,
-    help="'even', or one comma-separated weight per day of the budget period (e.g. more on "
-    "weekends).",
+    help="'even' (the default), or one comma-separated weight per day of the budget period "
+    "(e.g. more on weekends).",
 )
 @click.option(
     "--daily-units",
@@ -31,7 +29,7 @@ from experiments.cli.strategy_commands import strategy
 def pace(
     key: str,
     start: str | None,
-    schedule: str,
+    schedule: str | None,
     daily_units: float | None,
     off: bool,
     output_format: str,
@@ -45,9 +43,9 @@ def pace(
     """
     from experiments.services import strategies, strategy_pacing
 
-    if off and (start or daily_units is not None):
+    if off and (start or daily_units is not None or schedule is not None):
         raise click.UsageError("--off takes no other option")
-    changing = start is not None or daily_units is not None
+    changing = start is not None or daily_units is not None or schedule is not None
     if changing and (start is None or daily_units is None):
         raise click.UsageError("give both --start and --daily-units to pace (or --off)")
     with transaction() as session:
@@ -56,7 +54,12 @@ def pace(
             strategy_pacing.clear_pacing(session, row, actor="cli")
         elif changing:
             strategy_pacing.set_pacing(
-                session, row, start=start, schedule=schedule, daily_units=daily_units, actor="cli"
+                session,
+                row,
+                start=start,
+                schedule=schedule or "even",
+                daily_units=daily_units,
+                actor="cli",
             )
         status = strategy_pacing.pacing_status(session, row)
         budget, days = row.budget, row.budget_period_days

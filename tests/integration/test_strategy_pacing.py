@@ -220,6 +220,8 @@ def test_the_pace_command(run, db_url, coupon_strategy) -> None:  # type: ignore
         bad = run("strategy", "pace", "paced", *args)
         assert bad.exit_code == 1 and words in bad.output, bad.output
     assert run("strategy", "pace", "paced", "--start", today).exit_code == 2  # usage
+    assert run("strategy", "pace", "paced", "--schedule", "1,1,1,1,1,1,2").exit_code == 2
+    assert run("strategy", "pace", "paced", "--off", "--schedule", "even").exit_code == 2
     unchanged = json.loads(run("strategy", "pace", "paced", "--format", "json").output)
     assert unchanged == status
     off = run("strategy", "pace", "paced", "--off")
