@@ -29,9 +29,9 @@ re-solving rule of ``experiments.strategy.daily_pacing`` (Jasin & Kumar 2012):
 The day's state (``config["pacing_day"]``) is written under the ledger lock by the first decision
 of the day (``roll_day``), and again after a new batch run (which resets the ledger's planned
 spend). Before ``start`` and after the period, pacing does not apply: the budget is the cap, and
-the plan's lambda prices units. The realized cost of incentives is not in the database, so the
-ledger's planned (expected) spend stands for what was spent; ``BudgetPacer``'s correction of the
-cost model by realized spend has no input here.
+the plan's lambda prices units. The ledger's planned (expected) spend stands for what was spent:
+realized costs arrive later, as ``incentive_cost`` events over the offer's 30-day window, so
+``BudgetPacer``'s correction of the cost model by realized spend is not applied here.
 
 Experiment variants that serve a strategy (``strategy_experiments``) draw and cap the same way
 (``strategy_serving.candidate`` and ``issue``): the day's lambda, the day's cap; their new draws
