@@ -12,7 +12,7 @@ from web.auth.user import actor, role_required
 from web.db import get_session
 from web.strategy import bp
 from web.strategy.forms import PacingForm
-from web.strategy.views import _form, _page
+from web.strategy.views import strategy_form, strategy_page
 
 
 @bp.route("/<key>/pacing", methods=["POST"])
@@ -23,7 +23,9 @@ def pace(key: str) -> Response | tuple[str, int]:
     form = PacingForm(formdata=request.form)
     snapshot = strategies.snapshot(session, strategy)
     if not form.validate_on_submit():
-        return _page(strategy, _form(session, snapshot=snapshot), 400, pacing_form=form)
+        return strategy_page(
+            strategy, strategy_form(session, snapshot=snapshot), 400, pacing_form=form
+        )
     try:
         strategy_pacing.set_pacing(
             session,
@@ -41,7 +43,9 @@ def pace(key: str) -> Response | tuple[str, int]:
         else:
             field.errors = [*field.errors, exc.message]
         strategy = strategies.get_strategy(session, key)
-        return _page(strategy, _form(session, snapshot=snapshot), 400, pacing_form=form)
+        return strategy_page(
+            strategy, strategy_form(session, snapshot=snapshot), 400, pacing_form=form
+        )
     session.commit()
     flash(f"Strategy {key} paces its budget from {form.start.data.strip()}.", "success")
     return redirect(url_for("strategy.show", key=key) + "#pacing")

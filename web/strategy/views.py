@@ -56,7 +56,7 @@ def plan_rows(plan: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _form(
+def strategy_form(
     session: Any, formdata: Any = None, snapshot: dict[str, Any] | None = None
 ) -> StrategyForm:
     form = (
@@ -86,7 +86,7 @@ def _experiment_field(form: StrategyExperimentForm, field: str) -> Any:
     return None
 
 
-def _page(
+def strategy_page(
     strategy: Strategy,
     form: StrategyForm,
     status: int = 200,
@@ -141,7 +141,9 @@ def index() -> str:
 def show(key: str) -> tuple[str, int]:
     session = get_session()
     strategy = strategies.get_strategy(session, key)
-    return _page(strategy, _form(session, snapshot=strategies.snapshot(session, strategy)))
+    return strategy_page(
+        strategy, strategy_form(session, snapshot=strategies.snapshot(session, strategy))
+    )
 
 
 @bp.route("/<key>", methods=["POST"])
@@ -149,9 +151,9 @@ def show(key: str) -> tuple[str, int]:
 def configure(key: str) -> Response | tuple[str, int]:
     session = get_session()
     strategy = strategies.get_strategy(session, key)
-    form = _form(session, formdata=request.form)
+    form = strategy_form(session, formdata=request.form)
     if not form.validate_on_submit():
-        return _page(strategy, form, 400)
+        return strategy_page(strategy, form, 400)
     try:
         strategies.update_strategy(session, key, form.to_data(), actor=actor())
     except (ValidationError, ConflictError) as exc:
@@ -161,7 +163,7 @@ def configure(key: str) -> Response | tuple[str, int]:
             flash(f"Not saved: {exc}", "error")
         else:
             field.errors = [*field.errors, exc.message]
-        return _page(strategies.get_strategy(session, key), form, 400)
+        return strategy_page(strategies.get_strategy(session, key), form, 400)
     session.commit()
     flash(f"Saved strategy {key}. Run the strategy job to apply a new budget.", "success")
     return redirect(url_for("strategy.show", key=key))
@@ -176,7 +178,7 @@ def create_experiment(key: str) -> Response | tuple[str, int]:
     snapshot = strategies.snapshot(session, strategy)
     test_form = StrategyExperimentForm(formdata=request.form)
     if not test_form.validate_on_submit():
-        return _page(strategy, _form(session, snapshot=snapshot), 400, test_form)
+        return strategy_page(strategy, strategy_form(session, snapshot=snapshot), 400, test_form)
     try:
         experiment = strategy_experiments.create_strategy_experiment(
             session,
@@ -194,7 +196,7 @@ def create_experiment(key: str) -> Response | tuple[str, int]:
         else:
             field.errors = [*field.errors, exc.message]
         strategy = strategies.get_strategy(session, key)
-        return _page(strategy, _form(session, snapshot=snapshot), 400, test_form)
+        return strategy_page(strategy, strategy_form(session, snapshot=snapshot), 400, test_form)
     session.commit()
     flash(
         f"Created draft experiment {experiment.key} testing strategy {key}; start it here.",
