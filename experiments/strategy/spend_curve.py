@@ -7,8 +7,9 @@ with the plan, is the mean expected spend per user of the exploit rule
 ``argmax(0, value - lambda cost - mu)`` (``knapsack.rule_choice``, the rule ``Policy`` serves)
 on a grid of lambdas, and :func:`lambda_for_spend` reads the lambda of a spend off it.
 
-The grid is lambda = 0 and ``POINTS - 1`` geometric steps up to the largest value / cost ratio
-of the population (above it no arm has a positive score, so nothing is spent). The spend is
+The grid is lambda = 0 and ``POINTS - 1`` geometric steps up to the steepest hull segment, the
+largest (value - mu) / cost of the population (above it no arm has a positive score, so nothing
+is spent). The spend is
 non-increasing in lambda; between grid points it is interpolated linearly in log lambda, which
 is the resolution the grid has (about 15 % steps in lambda over three decades).
 """
@@ -19,7 +20,7 @@ import math
 
 import numpy as np
 
-from experiments.strategy.knapsack import rule_choice
+from experiments.strategy.knapsack import build_hull, columns
 from experiments.strategy.validation import check_pair
 
 POINTS = 49
@@ -30,23 +31,28 @@ def spend_curve(
     value: np.ndarray, cost: np.ndarray, mu: np.ndarray | None = None
 ) -> dict[str, list[float]]:
     """``{"lambda": [...], "cost": [...]}``: the mean expected spend per user of the exploit
-    rule at each lambda of the grid (module doc); plain JSON."""
+    rule at each lambda of the grid (module doc); plain JSON.
+
+    The knapsack's own per-user hulls (``knapsack.build_hull``) give the spend at any lambda: a
+    user's choice at lambda is the end of its hull's segments steeper than lambda, so the spend is
+    the sum of the cost steps ``dc`` of all segments with ``slope > lambda``. One sort of the
+    segments by slope and a cumulative sum answer every lambda of the grid."""
     value, cost = check_pair(value, cost)
     n, k = value.shape
-    mu = np.zeros(k) if mu is None or len(mu) == 0 else np.asarray(mu, dtype=np.float64)
-    positive = (cost > 0) & (value > 0)
-    top = float((value[positive] / cost[positive]).max()) if positive.any() else 1.0
+    score = value if mu is None or len(mu) == 0 else value - np.asarray(mu, dtype=value.dtype)
+    hull = build_hull(columns(score), columns(cost), None)
+    slopes = np.concatenate([s.astype(np.float64) for s in hull.slope]) if hull.slope else None
+    if slopes is None or slopes.size == 0:
+        grid = [0.0, *np.geomspace(10**-DECADES, 1.0, POINTS - 1).tolist()]
+        return {"lambda": grid, "cost": [0.0] * POINTS}
+    order = np.argsort(-slopes, kind="stable")
+    steep = slopes[order]  # descending
+    spent = np.cumsum(np.concatenate([d.astype(np.float64) for d in hull.dc])[order])
+    top = float(steep[0])
     grid = [0.0, *np.geomspace(top * 10**-DECADES, top, POINTS - 1).tolist()]
-    mask = np.ones((n, k), dtype=bool)
-    rows = np.arange(n)
-    spend = []
-    for lam in grid:
-        arm = rule_choice(value, cost, mask, lam, mu)
-        chosen = np.where(arm >= 0, cost[rows, np.maximum(arm, 0)], 0.0)
-        spend.append(float(chosen.mean()) if n else 0.0)
-    # the rule's spend is non-increasing in lambda; ties broken to the cheaper arm keep it so,
-    # and the running minimum removes floating-point wobble between equal points
-    return {"lambda": grid, "cost": np.minimum.accumulate(spend).tolist()}
+    above = np.searchsorted(-steep, -np.asarray(grid), side="left")  # segments with slope > lam
+    spend = np.where(above > 0, spent[np.maximum(above - 1, 0)], 0.0) / n
+    return {"lambda": grid, "cost": spend.tolist()}
 
 
 def lambda_for_spend(curve: dict[str, list[float]], per_user: float) -> float:
