@@ -40,6 +40,7 @@ count in the forecast like the strategy's own online decisions.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -76,17 +77,10 @@ class PacedDay:
     lambda_: float | None  # None: no spend curve, the plan's lambda prices units
 
     def state(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "date": self.date,
-            "batch_run": self.batch_run,
-            "spend_at_start": self.spend_at_start,
-            "target": self.target,
-            "cap": self.cap,
-            "forecast": self.forecast,
-            "forecast_basis": self.forecast_basis,
-            "lambda": self.lambda_,
-        }
+        """Plain JSON (``config["pacing_day"]``; ``lambda_`` stored as ``lambda``)."""
+        state = dataclasses.asdict(self)
+        state["lambda"] = state.pop("lambda_")
+        return state
 
     def context(self) -> dict[str, Any]:
         """What a decision's context records of the day."""
@@ -156,10 +150,22 @@ def set_pacing(
         "schedule": _parse_schedule(schedule, strategy.budget_period_days),
         "daily_units": _parse_units(daily_units),
     }
+    _store(session, strategy, pacing, actor)
+    return pacing
+
+
+def clear_pacing(session: Session, strategy: Strategy, *, actor: str) -> None:
+    """Stop pacing: serving caps by the whole budget and prices with the plan's lambda again."""
+    _store(session, strategy, None, actor)
+
+
+def _store(session: Session, strategy: Strategy, pacing: dict[str, Any] | None, actor: str) -> None:
+    """Write (or remove) the pacing under the ledger lock, dropping the day's state (the day
+    restarts from the ledger's spend now), and audit the change."""
     lock_ledger(session, strategy)  # reloads the config; batch runs and new days write under it
+    config = {k: v for k, v in (strategy.config or {}).items() if k not in (PACING, DAY)}
     before = (strategy.config or {}).get(PACING)
-    config = {k: v for k, v in (strategy.config or {}).items() if k != DAY}
-    strategy.config = {**config, PACING: pacing}
+    strategy.config = config if pacing is None else {**config, PACING: pacing}
     audit.record(
         session,
         actor=actor,
@@ -168,24 +174,6 @@ def set_pacing(
         entity_id=strategy.key,
         before={"pacing": before},
         after={"pacing": pacing},
-    )
-    session.flush()
-    return pacing
-
-
-def clear_pacing(session: Session, strategy: Strategy, *, actor: str) -> None:
-    """Stop pacing: serving caps by the whole budget and prices with the plan's lambda again."""
-    lock_ledger(session, strategy)
-    before = (strategy.config or {}).get(PACING)
-    strategy.config = {k: v for k, v in (strategy.config or {}).items() if k not in (PACING, DAY)}
-    audit.record(
-        session,
-        actor=actor,
-        action="strategy.pacing",
-        entity_type="strategy",
-        entity_id=strategy.key,
-        before={"pacing": before},
-        after={"pacing": None},
     )
     session.flush()
 
@@ -281,8 +269,10 @@ def current_day(
     if d is None:
         return None
     stored = _stored(strategy, date, strategy.batch_run)
+    if stored is not None:
+        return stored
     now = LedgerLock(strategy.budget, strategy.batch_run, strategy.planned_spend)
-    return stored or _compute(session, strategy, d, date, now)
+    return _compute(session, strategy, d, date, now)
 
 
 def roll_day(

@@ -261,8 +261,11 @@ class Issued:
     context: dict[str, Any]
 
 
-def within_cap(drawn: Candidate, budget: float, spent: float) -> Issued:
-    """``drawn`` capped by ``budget`` given ``spent`` already planned (``serve_within_cap``)."""
+def within_cap(
+    drawn: Candidate, budget: float, spent: float, flag: str = "budget_exhausted"
+) -> Issued:
+    """``drawn`` capped by ``budget`` given ``spent`` already planned (``serve_within_cap``);
+    a withheld incentive sets ``flag`` in the context (``daily_budget_spent`` for a day's cap)."""
     arm, propensity, withheld = serve_within_cap(
         drawn.arm, drawn.propensity, drawn.probabilities, drawn.cost, budget, spent
     )
@@ -270,7 +273,7 @@ def within_cap(drawn: Candidate, budget: float, spent: float) -> Issued:
     if propensity != drawn.propensity or withheld:
         context["budget_cap"] = {"planned_spend": spent, "budget": budget}
     if withheld:
-        context["budget_exhausted"] = True
+        context[flag] = True
         context["withheld"] = {
             "incentive": drawn.arm_keys[drawn.arm],
             "expected_value": drawn.expected_value,
@@ -285,14 +288,13 @@ def issue(session: Session, strategy: Strategy, drawn: Candidate, lock: LedgerLo
     its cap, with the day in the context and ``daily_budget_spent`` when that cap refused it
     (``serve`` and a strategy variant's new draw, ``strategy_experiments``)."""
     day = strategy_pacing.roll_day(session, strategy, lock)
-    cap = lock.budget if day is None else min(lock.budget, day.cap)
-    issued = within_cap(drawn, cap, lock.planned_spend)
-    if day is None:
-        return issued
-    context = {**issued.context, "pacing": day.context()}
-    if context.pop("budget_exhausted", False):
-        context["budget_exhausted" if cap >= lock.budget else "daily_budget_spent"] = True
-    return Issued(issued.arm, issued.propensity, context)
+    if day is None or day.cap >= lock.budget:
+        issued = within_cap(drawn, lock.budget, lock.planned_spend)
+    else:
+        issued = within_cap(drawn, day.cap, lock.planned_spend, "daily_budget_spent")
+    if day is not None:
+        issued.context["pacing"] = day.context()
+    return issued
 
 
 def serve(
