@@ -140,7 +140,7 @@ class PacingForm(FlaskForm):
     start = StringField(
         "First day (YYYY-MM-DD, UTC)",
         validators=[InputRequired(message="give the first day, YYYY-MM-DD")],
-        render_kw={"placeholder": "2026-12-01"},
+        render_kw={"placeholder": "YYYY-MM-DD"},
     )
     schedule = StringField(
         "Schedule ('even', or one weight per day, comma-separated)",

@@ -12,7 +12,7 @@ from web.auth.user import actor, role_required
 from web.db import get_session
 from web.strategy import bp
 from web.strategy.forms import PacingForm
-from web.strategy.views import strategy_form, strategy_page
+from web.strategy.views import show_error, strategy_form, strategy_page
 
 
 @bp.route("/<key>/pacing", methods=["POST"])
@@ -20,35 +20,28 @@ from web.strategy.views import strategy_form, strategy_page
 def pace(key: str) -> Response | tuple[str, int]:
     session = get_session()
     strategy = strategies.get_strategy(session, key)
-    form = PacingForm(formdata=request.form)
     snapshot = strategies.snapshot(session, strategy)
-    if not form.validate_on_submit():
-        return strategy_page(
-            strategy, strategy_form(session, snapshot=snapshot), 400, pacing_form=form
-        )
-    try:
-        strategy_pacing.set_pacing(
-            session,
-            strategy,
-            start=form.start.data.strip(),
-            schedule=form.schedule.data.strip(),
-            daily_units=form.daily_units.data,
-            actor=actor(),
-        )
-    except ValidationError as exc:
-        session.rollback()
-        field = getattr(form, exc.field, None)
-        if field is None:
-            flash(f"Not paced: {exc}", "error")
+    form = PacingForm(formdata=request.form)
+    if form.validate_on_submit():
+        start = form.start.data.strip()
+        try:
+            strategy_pacing.set_pacing(
+                session,
+                strategy,
+                start=start,
+                schedule=form.schedule.data.strip(),
+                daily_units=form.daily_units.data,
+                actor=actor(),
+            )
+        except ValidationError as exc:
+            session.rollback()
+            show_error(getattr(form, exc.field, None), exc, "paced")
+            strategy = strategies.get_strategy(session, key)
         else:
-            field.errors = [*field.errors, exc.message]
-        strategy = strategies.get_strategy(session, key)
-        return strategy_page(
-            strategy, strategy_form(session, snapshot=snapshot), 400, pacing_form=form
-        )
-    session.commit()
-    flash(f"Strategy {key} paces its budget from {form.start.data.strip()}.", "success")
-    return redirect(url_for("strategy.show", key=key) + "#pacing")
+            session.commit()
+            flash(f"Strategy {key} paces its budget from {start}.", "success")
+            return redirect(url_for("strategy.show", key=key) + "#pacing")
+    return strategy_page(strategy, strategy_form(session, snapshot=snapshot), 400, pacing_form=form)
 
 
 @bp.route("/<key>/pacing/off", methods=["POST"])

@@ -86,6 +86,14 @@ def _experiment_field(form: StrategyExperimentForm, field: str) -> Any:
     return None
 
 
+def show_error(field: Any, exc: ValidationError | ConflictError, verb: str) -> None:
+    """A service error next to the form field it names, else flashed ("Not <verb>: ...")."""
+    if field is None:
+        flash(f"Not {verb}: {exc}", "error")
+    else:
+        field.errors = [*field.errors, exc.message]
+
+
 def strategy_page(
     strategy: Strategy,
     form: StrategyForm,
@@ -158,11 +166,7 @@ def configure(key: str) -> Response | tuple[str, int]:
         strategies.update_strategy(session, key, form.to_data(), actor=actor())
     except (ValidationError, ConflictError) as exc:
         session.rollback()
-        field = getattr(form, exc.field, None)
-        if field is None:
-            flash(f"Not saved: {exc}", "error")
-        else:
-            field.errors = [*field.errors, exc.message]
+        show_error(getattr(form, exc.field, None), exc, "saved")
         return strategy_page(strategies.get_strategy(session, key), form, 400)
     session.commit()
     flash(f"Saved strategy {key}. Run the strategy job to apply a new budget.", "success")
@@ -190,11 +194,7 @@ def create_experiment(key: str) -> Response | tuple[str, int]:
         )
     except (ValidationError, ConflictError) as exc:
         session.rollback()
-        field = _experiment_field(test_form, exc.field)
-        if field is None:
-            flash(f"Not created: {exc}", "error")
-        else:
-            field.errors = [*field.errors, exc.message]
+        show_error(_experiment_field(test_form, exc.field), exc, "created")
         strategy = strategies.get_strategy(session, key)
         return strategy_page(strategy, strategy_form(session, snapshot=snapshot), 400, test_form)
     session.commit()
