@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--peers", default="causal_forest,dr_learner,x_learner,s_learner,t_learner")
     p.add_argument("--sim-users", type=int, default=50_000)
+    p.add_argument("--sim-seed", type=int, default=0, help="the shop's seed (assignment seed 1)")
     p.add_argument("--hillstrom-splits", type=int, default=10)
     p.add_argument("--speed-sizes", default="10000,100000,1000000")
     p.add_argument("--speed-peer-max", type=int, default=100_000)
@@ -155,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         reps = list(range(1, args.reps + 1))
         out.append(bench_ihdp(reps, split(args.ihdp_peers), args.quick, args.jobs, args.threads))
     if "sim" in sections:
-        out.append(bench_sim(args.sim_users, max(2000, args.sim_users // 5), peers, args.quick))
+        out.append(
+            bench_sim(
+                args.sim_users, max(2000, args.sim_users // 5), peers, args.quick, args.sim_seed
+            )
+        )
     if "hillstrom" in sections:
         out.append(
             bench_hillstrom(args.hillstrom_splits, peers, args.quick, 6000 if args.quick else None)

@@ -61,18 +61,26 @@ def in_sim_order(model, tau: np.ndarray) -> np.ndarray:  # type: ignore[no-untyp
     return tau[:, [model.incentives_.index(a) for a in SIM_ARMS[1:]]]
 
 
-def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool) -> str:
+def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool, seed: int = 0) -> str:
+    """√PEHE against the effect given each user's traits (the taste term ε averaged out, the
+    definition's conditional effect), and, in the last columns, against each user's own effect
+    with the ε the shop drew for them (every method's error grows by the same ε variance)."""
     from experiments.simulation import CATEGORICAL_FEATURES, NUMERIC_FEATURES, simulate_shop
 
-    shop = simulate_shop(n_users=n_train + n_test, seed=0)
+    shop = simulate_shop(n_users=n_train + n_test, seed=seed)
     frame = shop.randomized_experiment(arms=SIM_ARMS, seed=1)
     cols = [shop.arms.index(a) - 1 for a in SIM_ARMS[1:]]
-    truth = {o: shop.true_effect(o)[:, cols] for o in ("conversion", "revenue")}
+    outcomes = ("conversion", "revenue")
+    test = np.arange(n_train, n_train + n_test)
+    truth = {
+        taste: {o: shop.true_effect(o, taste=taste)[test][:, cols] for o in outcomes}
+        for taste in ("averaged", "drawn")
+    }
     X = frame[list(NUMERIC_FEATURES) + list(CATEGORICAL_FEATURES)]
-    train, test = np.arange(n_train), np.arange(n_train, n_train + n_test)
+    train = np.arange(n_train)
     t = frame["treatment"].to_numpy()
     y = {"conversion": frame["converted"].to_numpy(float), "revenue": frame["revenue"].to_numpy()}
-    results = {}
+    effects: dict[str, tuple[dict[str, np.ndarray], float]] = {}
     model, sec = fit_method(
         "liftlab",
         X.iloc[train],
@@ -82,39 +90,53 @@ def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool) -> str:
         0,
         quick,
     )
-    results["liftlab (joint)"] = (
-        {
-            o: pehe(truth[o][test], in_sim_order(model, model.effect(X.iloc[test], outcome=o)))
-            for o in truth
-        },
+    effects["liftlab (joint)"] = (
+        {o: in_sim_order(model, model.effect(X.iloc[test], outcome=o)) for o in outcomes},
         sec,
     )
-    _progress("liftlab (joint)", results["liftlab (joint)"])
+    _progress("liftlab (joint)", _errors(effects["liftlab (joint)"], truth["averaged"]))
     for name in peers:
-        errs, total = {}, 0.0
-        for o in truth:
+        taus, total = {}, 0.0
+        for o in outcomes:
             peer, sec = fit_method(name, X.iloc[train], t[train], y[o][train], "none", 0, quick)
-            tau = in_sim_order(peer, peer.effect(X.iloc[test]))
-            errs[o], total = pehe(truth[o][test], tau), total + sec
-        results[name] = (errs, total)
-        _progress(name, results[name])
+            taus[o], total = in_sim_order(peer, peer.effect(X.iloc[test])), total + sec
+        effects[name] = (taus, total)
+        _progress(name, _errors(effects[name], truth["averaged"]))
+    taste_sd = {o: pehe(truth["drawn"][o], truth["averaged"][o]).mean() for o in outcomes}
     lines = [
-        f"Simulator: {n_train:,} training users, {n_test:,} test users, arms {SIM_ARMS} "
-        "(control first); out-of-sample √PEHE per arm",
+        f"Simulator (shop seed {seed}): {n_train:,} training users, {n_test:,} test users, "
+        f"arms {SIM_ARMS} "
+        "(control first); out-of-sample √PEHE per arm against the effect given the user's traits "
+        "(taste term averaged out); last columns: mean √MSE against each user's own effect with "
+        f"the drawn taste term (its part alone: conversion {taste_sd['conversion']:.4f}, "
+        f"revenue {taste_sd['revenue']:.3f})",
         "",
         "| method | conversion √PEHE per arm | revenue √PEHE per arm | mean conv | mean rev | "
-        "ratio conv peer/liftlab | ratio rev | fit s |",
-        "|---|---|---|---|---|---|---|---|",
+        "ratio conv peer/liftlab | ratio rev | own-effect conv | own-effect rev | "
+        "ratio own conv | ratio own rev | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    base = results["liftlab (joint)"][0]
-    for name, (errs, sec) in results.items():
-        c, r = errs["conversion"], errs["revenue"]
+    errs = {n: _errors(r, truth["averaged"])[0] for n, r in effects.items()}
+    own = {n: _errors(r, truth["drawn"])[0] for n, r in effects.items()}
+    base, base_own = errs["liftlab (joint)"], own["liftlab (joint)"]
+    for name, (_, sec) in effects.items():
+        c, r = errs[name]["conversion"], errs[name]["revenue"]
+        oc, orv = own[name]["conversion"].mean(), own[name]["revenue"].mean()
         lines.append(
             f"| {name} | {' / '.join(f'{v:.4f}' for v in c)} | {' / '.join(f'{v:.3f}' for v in r)} "
             f"| {c.mean():.4f} | {r.mean():.3f} | {c.mean() / base['conversion'].mean():.2f} | "
-            f"{r.mean() / base['revenue'].mean():.2f} | {sec:.0f} |"
+            f"{r.mean() / base['revenue'].mean():.2f} | {oc:.4f} | {orv:.3f} | "
+            f"{oc / base_own['conversion'].mean():.2f} | {orv / base_own['revenue'].mean():.2f} "
+            f"| {sec:.0f} |"
         )
     return "\n".join(lines)
+
+
+def _errors(
+    result: tuple[dict[str, np.ndarray], float], truth: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], float]:
+    taus, sec = result
+    return {o: pehe(truth[o], tau) for o, tau in taus.items()}, sec
 
 
 # ----------------------------------------------------------------------- Hillstrom

@@ -35,7 +35,8 @@ class ArmModel:
     key: str
     kind: str  # "none" or an incentive kind
     params: dict[str, Any]
-    logit: np.ndarray  # conversion logit over the 30-day window
+    logit: np.ndarray  # conversion logit over the 30-day window (the taste term included)
+    taste: np.ndarray  # the unexplained per-user taste term in ``logit`` (0 for the control)
     basket_mu: np.ndarray  # log-mean of each order's gross value
     extra_orders: np.ndarray  # Poisson mean of orders after the first, given conversion
     retention_logit: np.ndarray  # 30-day retention logit given conversion
@@ -91,6 +92,7 @@ def control_arm(pop: Population) -> ArmModel:
         kind="none",
         params={},
         logit=pop.baseline_logit,
+        taste=zeros,
         basket_mu=pop.basket_mu,
         extra_orders=extra,
         retention_logit=pop.retention_logit + RETENTION_CONVERT_BOOST,
@@ -202,6 +204,7 @@ def incentive_arm(
         kind=inc.kind,
         params=dict(p),
         logit=control.logit + tau + eps,
+        taste=eps,
         basket_mu=mu,
         extra_orders=extra,
         retention_logit=retention,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from experiments.simulation.incentives import DEFAULT_INCENTIVES, Incentive
 from experiments.simulation.population import BASKET_SIGMA, Population, make_population
 from experiments.simulation.response import (
     BUNDLE_LIFT,
+    TASTE_SD,
     ArmModel,
     control_arm,
     incentive_arm,
@@ -36,6 +38,8 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
     "orders",
     "retained_30d",
 )
+TASTE_MODES: tuple[str, ...] = ("drawn", "averaged")
+TASTE_NODES = 24  # Gauss-Hermite nodes for the average over the taste term
 _KIND_CODES = {"none": 0, "percent_discount": 1, "fixed_coupon": 2, "free_shipping": 3, "gift": 4}
 _KIND_CODES["bundle"] = 5
 
@@ -79,6 +83,7 @@ class Shop:
             return out
 
         self._logit = stack("logit")
+        self.taste = stack("taste")  # ε per user and arm (0 for the control)
         self._basket_mu = stack("basket_mu")
         self._extra = stack("extra_orders")
         self._retention_logit = stack("retention_logit")
@@ -96,10 +101,8 @@ class Shop:
 
         self.p_convert: np.ndarray = _frozen(expit(self._logit))
         self.order_value: np.ndarray = stack("gross")
-        self.expected_cost: np.ndarray = _frozen(self.p_convert * self._cost_if)
-        self.expected_margin: np.ndarray = _frozen(
-            self.p_convert * (self._gm[:, None] * self.order_value - self._cost_if)
-        )
+        self.expected_cost: np.ndarray = _frozen(self._expected(self.p_convert, "cost"))
+        self.expected_margin: np.ndarray = _frozen(self._expected(self.p_convert, "margin"))
 
     @property
     def n_users(self) -> int:
@@ -109,27 +112,61 @@ class Shop:
     def n_arms(self) -> int:
         return len(self.arms)
 
-    def expected(self, outcome: str = "conversion") -> np.ndarray:
-        """Expected outcome per user under each arm, (n_users, n_arms)."""
-        p = self.p_convert
+    def expected(self, outcome: str = "conversion", taste: str = "drawn") -> np.ndarray:
+        """Expected outcome per user under each arm, (n_users, n_arms).
+
+        ``taste="drawn"`` (the default) is the user's own expectation, with the taste term ε_ik
+        this shop drew for them; ``taste="averaged"`` averages the conversion probability over
+        ε ~ N(0, TASTE_SD²) instead: the effect a model can learn from the user's traits, since ε
+        is independent of everything else (see :meth:`true_effect`).
+        """
+        if taste not in TASTE_MODES:
+            raise ValueError(f"taste {taste!r} is unknown; use one of {', '.join(TASTE_MODES)}")
+        if taste == "drawn" and outcome in ("margin", "cost"):
+            return self.expected_margin if outcome == "margin" else self.expected_cost
+        return self._expected(
+            self.p_convert if taste == "drawn" else self.p_convert_averaged, outcome
+        )
+
+    def _expected(self, p: np.ndarray, outcome: str) -> np.ndarray:
         if outcome == "conversion":
             return p
         if outcome == "revenue":
             return p * self.order_value
         if outcome == "margin":
-            return self.expected_margin
+            return p * (self._gm[:, None] * self.order_value - self._cost_if)
         if outcome == "cost":
-            return self.expected_cost
+            return p * self._cost_if
         if outcome == "orders":
             return p * (1 + self._extra)
         if outcome == "retention":
             return p * expit(self._retention_logit) + (1 - p) * self._r0[:, None]
         raise ValueError(f"outcome {outcome!r} is unknown; use one of {', '.join(OUTCOMES)}")
 
-    def true_effect(self, outcome: str = "conversion") -> np.ndarray:
-        """True per-user effect of each incentive versus no incentive, (n_users, n_arms - 1)."""
-        values = self.expected(outcome)
+    def true_effect(self, outcome: str = "conversion", taste: str = "drawn") -> np.ndarray:
+        """True per-user effect of each incentive versus no incentive, (n_users, n_arms - 1).
+
+        Every outcome is linear in the conversion probability, so ``taste="averaged"`` is exactly
+        E_ε[effect | the user's traits]: the conditional effect against which √PEHE is defined
+        (Hill 2011), with the idiosyncratic ε, which no feature carries, integrated out.
+        """
+        values = self.expected(outcome, taste)
         return values[:, 1:] - values[:, :1]
+
+    @cached_property
+    def p_convert_averaged(self) -> np.ndarray:
+        """(n_users, n_arms) conversion probability averaged over the taste term ε ~ N(0, sd²):
+        E[σ(b + τ + ε)] by Gauss–Hermite quadrature (exact to ~1e-12 at sd 0.15)."""
+        nodes, weights = np.polynomial.hermite_e.hermegauss(TASTE_NODES)
+        weights = weights / weights.sum()
+        out = self.p_convert.copy(order="F")
+        incentives = self._kind != _KIND_CODES["none"]  # the control draws no ε
+        structural = (self._logit - self.taste)[:, incentives]
+        average = np.zeros_like(structural)
+        for z, w in zip(nodes, weights, strict=True):
+            average += w * expit(structural + TASTE_SD * z)
+        out[:, incentives] = average
+        return _frozen(np.asfortranarray(out))
 
     def arm_index(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
         """Arm keys → column indices; unknown keys raise naming the valid arms."""

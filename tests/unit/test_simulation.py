@@ -10,6 +10,7 @@ from scipy import stats
 from experiments.simulation import (
     DEFAULT_INCENTIVES,
     EVENT_CODES,
+    NUMERIC_FEATURES,
     OUTCOME_COLUMNS,
     OUTCOMES,
     Incentive,
@@ -321,3 +322,47 @@ def test_sequences_measure_hidden_deal_seeking_beyond_the_features() -> None:
     orders = (codes == EVENT_CODES["order"]).sum(axis=1)
     checkouts = (codes == EVENT_CODES["begin_checkout"]).sum(axis=1)
     assert (orders <= checkouts + 1).all()
+
+
+def test_the_averaged_taste_is_the_integral_over_the_taste_term(small_shop: Shop) -> None:
+    from scipy import integrate
+    from scipy.special import expit, logit
+
+    from experiments.simulation.response import TASTE_SD
+
+    shop = small_shop
+    averaged = shop.p_convert_averaged
+    np.testing.assert_array_equal(averaged[:, 0], shop.p_convert[:, 0])  # the control has no ε
+    assert (shop.taste[:, 0] == 0).all() and 0.14 < shop.taste[:, 1:].std() < 0.16
+    structural = logit(shop.p_convert) - shop.taste
+    for i in (0, 17, 2_999):
+        for k in range(1, shop.n_arms):
+            reference, _ = integrate.quad(
+                lambda z, s=structural[i, k]: expit(s + TASTE_SD * z) * stats.norm.pdf(z), -12, 12
+            )
+            assert averaged[i, k] == pytest.approx(reference, abs=1e-10)
+    # every outcome is linear in P(convert), so the ε average passes straight through it
+    np.testing.assert_allclose(
+        shop.expected("revenue", taste="averaged"), averaged * shop.order_value, rtol=1e-12
+    )
+    cost_if_converted = shop.expected_cost / shop.p_convert
+    np.testing.assert_allclose(
+        shop.expected("cost", taste="averaged"), averaged * cost_if_converted, rtol=1e-12
+    )
+    with pytest.raises(ValueError, match="taste 'mean' is unknown; use one of drawn, averaged"):
+        shop.true_effect("conversion", taste="mean")
+
+
+def test_the_averaged_effect_removes_only_noise_that_no_feature_carries(big_experiment) -> None:
+    shop, _ = big_experiment
+    n = shop.n_users
+    numeric = shop.users[list(NUMERIC_FEATURES)].to_numpy(dtype=float)
+    for outcome in ("conversion", "revenue", "margin", "retention"):
+        residual = shop.true_effect(outcome) - shop.true_effect(outcome, taste="averaged")
+        se = residual.std(axis=0) / np.sqrt(n)
+        assert (np.abs(residual.mean(axis=0)) < 4.5 * se).all(), outcome
+        corr = np.corrcoef(np.column_stack([residual, numeric]), rowvar=False)
+        across = corr[: residual.shape[1], residual.shape[1] :]
+        assert np.abs(across).max() < 4.5 / np.sqrt(n), (outcome, np.abs(across).max())
+        # and it is a large part of the individual effect's spread: what PEHE must not count
+        assert (residual.std(axis=0) > 0.1 * shop.true_effect(outcome).std(axis=0)).all()
