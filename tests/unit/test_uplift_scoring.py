@@ -216,3 +216,21 @@ def test_value_difference_shrinks_the_order_value_effect_not_the_conversion_effe
     assert tied_conv.std() > 0.7 * free_conv.std()
     with pytest.raises(ValueError, match="value_difference must be >= 0"):
         UpliftModel(value_difference=-1.0, **params).fit(X, labels, y, control="control")
+
+
+def test_the_fast_elu_equals_torchs_to_one_rounding() -> None:
+    from uplift.scoring import elu_
+
+    x = torch.cat(
+        [
+            torch.linspace(-40, 40, 100_001),
+            -torch.logspace(-30, 1, 1_001),
+            torch.logspace(-30, 1, 1_001),
+            torch.tensor([0.0, -0.0, float("inf"), float("-inf")]),
+        ]
+    )
+    expected = torch.nn.functional.elu(x)
+    got = elu_(x.clone())
+    torch.testing.assert_close(got, expected, atol=6e-8, rtol=0)  # inf and -1 at -inf too
+    assert torch.equal(got[x >= 0], x[x >= 0])  # exact on the positive side
+    assert torch.isnan(elu_(torch.tensor([float("nan")]))).all()
