@@ -146,7 +146,7 @@ class Shop:
     def true_effect(self, outcome: str = "conversion", taste: str = "drawn") -> np.ndarray:
         """True per-user effect of each incentive versus no incentive, (n_users, n_arms - 1).
 
-        Every outcome is linear in the conversion probability, so ``taste="averaged"`` is exactly
+        Every outcome is affine in the conversion probability, so ``taste="averaged"`` is exactly
         E_ε[effect | the user's traits]: the conditional effect against which √PEHE is defined
         (Hill 2011), with the idiosyncratic ε, which no feature carries, integrated out.
         """

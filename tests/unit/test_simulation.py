@@ -341,7 +341,7 @@ def test_the_averaged_taste_is_the_integral_over_the_taste_term(small_shop: Shop
                 lambda z, s=structural[i, k]: expit(s + TASTE_SD * z) * stats.norm.pdf(z), -12, 12
             )
             assert averaged[i, k] == pytest.approx(reference, abs=1e-10)
-    # every outcome is linear in P(convert), so the ε average passes straight through it
+    # every outcome is affine in P(convert), so the ε average passes straight through it
     np.testing.assert_allclose(
         shop.expected("revenue", taste="averaged"), averaged * shop.order_value, rtol=1e-12
     )
