@@ -25,8 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.assignment import machine  # noqa: E402
-from benchmarks.support import scratch_postgres  # noqa: E402
+from benchmarks.support import footer, scratch_postgres  # noqa: E402
 
 STRATEGY = {
     "status": "active",
@@ -129,12 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         "transaction) against the size of the strategy's current ledger",
         "",
         *run(args.ledger, args.units),
-        "",
-        f"Machine: {machine()}.",
-        "",
-        "Command: `.venv/bin/python benchmarks/ledger_cap.py "
-        + " ".join(argv if argv is not None else sys.argv[1:])
-        + "`",
+        *footer("ledger_cap.py", argv),
     ]
     print("\n".join(lines))
 

@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.assignment import machine  # noqa: E402
+from benchmarks.support import footer, register_model, shop_model  # noqa: E402
 
 ARMS = ["coupon_5", "discount_20"]
 STRATEGIES = {"unpaced": 0.05, "paced": 0.05, "paced-explore-2": 0.02}  # key: explore share
@@ -48,44 +48,23 @@ leaves less for the exploit bucket. With a tight budget, lower the exploration s
 strategy: the last row is the same strategy with 2 % instead of 5 %."""
 
 
-def _model(folder: Path) -> list[str]:
-    from experiments.simulation import simulate_shop
-    from uplift import UpliftModel
-
-    shop = simulate_shop(n_users=20_000, seed=4)
-    data = shop.randomized_experiment(arms=["none", *ARMS], seed=1)
-    features = [c for c in shop.users.columns if c != "unit_id"]
-    y = np.column_stack([data["converted"].to_numpy(float), data["revenue"].to_numpy()])
-    UpliftModel(n_estimators=2, random_state=0, verbose=False).fit(
-        data[features], data["treatment"].to_numpy(), y, control="none"
-    ).save(folder)
-    return features
-
-
-def _strategies(
-    url: str, folder: Path, features: list[str], days: int, batch_budget: float
-) -> dict[str, object]:
-    """Both strategies after the same batch run; returns the plan and its spend curve."""
-    from experiments.db import ModelRun, make_engine, make_session_factory
+def _strategies(url: str, folder: Path, days: int, batch_budget: float) -> dict[str, object]:
+    """The strategies after the same batch run, scored by a small model of the simulated shop
+    (saved to ``folder``); returns the plan and its spend curve."""
+    from experiments.db import make_engine, make_session_factory
     from experiments.db.migrate import upgrade
     from experiments.jobs.strategy_run import run_strategy
     from experiments.services import catalog, demo_data, strategies
     from experiments.simulation import simulate_shop
 
     upgrade(url)
+    features, architecture = shop_model(folder, ARMS, n_estimators=2)
     population = simulate_shop(n_users=2000, seed=7).users
     engine = make_engine(url)
     out: dict[str, object] = {}
     with make_session_factory(engine).begin() as session:
         catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-        run = ModelRun(
-            architecture="tarnet",
-            status="succeeded",
-            artifact_path=str(folder),
-            metrics={"features": features},
-        )
-        session.add(run)
-        session.flush()
+        run = register_model(session, folder, features, architecture)
         for key, explore in STRATEGIES.items():
             strategies.create_strategy(
                 session,
@@ -157,8 +136,7 @@ def run(days: int, per_day: int, share: float, seed: int, batch_budget: float) -
     start = dt.datetime.now(dt.UTC).date()  # decisions are logged today: the forecast's history
     with tempfile.TemporaryDirectory() as tmp:
         folder, url = Path(tmp) / "model", f"sqlite:///{tmp}/pacing.db"
-        features = _model(folder)
-        state = _strategies(url, folder, features, days, batch_budget)
+        state = _strategies(url, folder, days, batch_budget)
         users, day, truth = _arrivals(days, per_day, seed)
         plan, online = state["plan"], state["online"]
         lam = float(plan["lambda"])  # type: ignore[index]
@@ -217,12 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     lines = [
         *run(args.days, args.per_day, args.share, args.seed, args.batch_budget),
-        "",
-        f"Machine: {machine()}.",
-        "",
-        "Command: `.venv/bin/python benchmarks/pacing_service.py "
-        + " ".join(argv if argv is not None else sys.argv[1:])
-        + "`",
+        *footer("pacing_service.py", argv),
     ]
     print("\n".join(lines))
     REPORT.write_text(

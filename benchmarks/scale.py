@@ -40,7 +40,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import refresh  # noqa: E402
 from benchmarks.assignment import machine  # noqa: E402
 from benchmarks.assignment_serving import setup_serving_database  # noqa: E402
-from benchmarks.support import gunicorn_app, scratch_postgres  # noqa: E402
+from benchmarks.support import (  # noqa: E402
+    gunicorn_app,
+    register_model,
+    scratch_postgres,
+    shop_model,
+)
 
 ARMS = ["discount_20", "coupon_5"]
 
@@ -260,32 +265,12 @@ def model_strategy(session, folder: Path, n_batch: int) -> list[str]:  # type: i
     """Strategy ``bench-model``: an uplift model with the default settings, trained on 20,000
     simulated randomized users, and a batch plan over ``n_batch`` users (its serving state lets
     ``/decide`` score new units online); returns the unit ids the plan decided."""
-    from experiments.db import ModelRun
     from experiments.jobs.strategy_run import run_strategy
     from experiments.services import strategies
     from experiments.simulation import simulate_shop
-    from uplift import UpliftModel
 
-    shop = simulate_shop(n_users=20_000, seed=4)
-    data = shop.randomized_experiment(arms=["none", *MODEL_ARMS], seed=1)
-    data["conversion"] = data["converted"].astype(float)
-    features = [c for c in shop.users.columns if c != "unit_id"]
-    model = UpliftModel(random_state=0, verbose=False)
-    model.fit(
-        data[features],
-        data["treatment"].to_numpy(),
-        data[["conversion", "revenue"]],
-        control="none",
-    )
-    model.save(folder)
-    run = ModelRun(
-        architecture=model.architecture_,
-        status="succeeded",
-        artifact_path=str(folder),
-        metrics={"features": features},
-    )
-    session.add(run)
-    session.flush()
+    features, architecture = shop_model(folder, MODEL_ARMS)
+    run = register_model(session, folder, features, architecture)
     strategies.create_strategy(
         session,
         {

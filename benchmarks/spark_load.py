@@ -28,34 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.assignment import machine  # noqa: E402
-from benchmarks.support import scratch_postgres  # noqa: E402
+from benchmarks.support import register_model, scratch_postgres, shop_model  # noqa: E402
 
 ARMS = ["discount_20", "coupon_5"]
 KEY = "scale"
 
 
-def train_model(folder: Path) -> list[str]:
-    from experiments.simulation import simulate_shop
-    from uplift import UpliftModel
-
-    shop = simulate_shop(n_users=5000, seed=4)
-    data = shop.randomized_experiment(arms=["none", *ARMS], seed=1)
-    data["conversion"] = data["converted"].astype(float)
-    features = [c for c in shop.users.columns if c != "unit_id"]
-    UpliftModel(
-        representation=(64, 32), head=(32,), max_epochs=3, random_state=0, verbose=False
-    ).fit(
-        data[features],
-        data["treatment"].to_numpy(),
-        data[["conversion", "revenue"]],
-        control="none",
-    ).save(folder)
-    return features
-
-
-def setup_database(url: str, folder: Path, features: list[str], n_users: int):  # type: ignore[no-untyped-def]
+def setup_database(url: str, folder: Path, model: tuple[list[str], str], n_users: int):  # type: ignore[no-untyped-def]
     """A migrated database with the catalog, the model run and strategy KEY; its engine."""
-    from experiments.db import ModelRun, make_engine, make_session_factory
+    from experiments.db import make_engine, make_session_factory
     from experiments.db.migrate import upgrade
     from experiments.services import catalog, demo_data, strategies
 
@@ -63,14 +44,7 @@ def setup_database(url: str, folder: Path, features: list[str], n_users: int):  
     engine = make_engine(url)
     with make_session_factory(engine).begin() as session:
         catalog.ensure_defaults(session, demo_data.default_incentive_specs())
-        run = ModelRun(
-            architecture="dragonnet",
-            status="succeeded",
-            artifact_path=str(folder),
-            metrics={"features": features},
-        )
-        session.add(run)
-        session.flush()
+        run = register_model(session, folder, *model)
         data = {
             "key": KEY,
             "approved_incentives": ARMS,
@@ -130,16 +104,18 @@ def main(argv: list[str] | None = None) -> None:
     lines = [f"### Loading a Spark batch run: {args.users:,} users", ""]
     with tempfile.TemporaryDirectory() as tmp_name, scratch_postgres() as pg_url:
         tmp = Path(tmp_name)
-        features = train_model(tmp / "model")
+        model = shop_model(  # (features, architecture)
+            tmp / "model", ARMS, 5000, representation=(64, 32), head=(32,), max_epochs=3
+        )
         population = tmp / "population.parquet"
         simulate_shop(n_users=args.users, seed=5).users.to_parquet(
             population, row_group_size=131_072
         )
         engines = {
             "SQLite": setup_database(
-                f"sqlite:///{tmp / 'liftlab.db'}", tmp / "model", features, args.users
+                f"sqlite:///{tmp / 'liftlab.db'}", tmp / "model", model, args.users
             ),
-            "PostgreSQL": setup_database(pg_url, tmp / "model", features, args.users),
+            "PostgreSQL": setup_database(pg_url, tmp / "model", model, args.users),
         }
         os.environ["PYSPARK_PYTHON"] = sys.executable
         spark = get_session(

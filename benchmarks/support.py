@@ -1,4 +1,5 @@
-"""Shared benchmark plumbing: a throw-away PostgreSQL database, free ports, percentiles."""
+"""Shared benchmark plumbing: a throw-away PostgreSQL database, free ports, a served app, a
+simulated shop's uplift model and its run, and the report footer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -89,3 +91,58 @@ def gunicorn_app(url: str, instance_dir: str, workers: int = 3) -> Iterator[int]
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def shop_model(
+    folder: Any, arms: list[str], n_users: int = 20_000, **params: Any
+) -> tuple[list[str], str]:
+    """An ``UpliftModel`` of conversion and revenue (``params`` over the defaults, seeded) fitted
+    on a simulated randomized experiment of ``n_users`` users (shop seed 4, arms ``"none"`` and
+    ``arms``, assignment seed 1) and saved to ``folder``; returns (features, architecture)."""
+    from experiments.simulation import simulate_shop
+    from uplift import UpliftModel
+
+    shop = simulate_shop(n_users=n_users, seed=4)
+    data = shop.randomized_experiment(arms=["none", *arms], seed=1)
+    data["conversion"] = data["converted"].astype(float)
+    features = [c for c in shop.users.columns if c != "unit_id"]
+    model = UpliftModel(**{"random_state": 0, "verbose": False, **params})
+    model.fit(
+        data[features],
+        data["treatment"].to_numpy(),
+        data[["conversion", "revenue"]],
+        control="none",
+    )
+    model.save(folder)
+    return features, model.architecture_
+
+
+def register_model(session: Any, folder: Any, features: list[str], architecture: str) -> Any:
+    """A succeeded ``ModelRun`` of the model saved in ``folder`` (flushed, so it has its id):
+    what a strategy's ``model_run_id`` names."""
+    from experiments.db import ModelRun
+
+    run = ModelRun(
+        architecture=architecture,
+        status="succeeded",
+        artifact_path=str(folder),
+        metrics={"features": features},
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def footer(script: str, argv: list[str] | None) -> list[str]:
+    """The report's last lines: the machine, and the command that produced it."""
+    import sys
+
+    from benchmarks.assignment import machine
+
+    args = argv if argv is not None else sys.argv[1:]
+    return [
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Command: `{' '.join(['.venv/bin/python', f'benchmarks/{script}', *args])}`",
+    ]

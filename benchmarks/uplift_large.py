@@ -81,6 +81,13 @@ def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool, seed: in
     t = frame["treatment"].to_numpy()
     y = {"conversion": frame["converted"].to_numpy(float), "revenue": frame["revenue"].to_numpy()}
     effects: dict[str, tuple[dict[str, np.ndarray], float]] = {}
+    errs: dict[str, dict[str, np.ndarray]] = {}  # against the averaged truth, as fits finish
+
+    def record(name: str, taus: dict[str, np.ndarray], sec: float) -> None:
+        effects[name] = (taus, sec)
+        errs[name] = _errors(taus, truth["averaged"])
+        _progress(name, (errs[name], sec))
+
     model, sec = fit_method(
         "liftlab",
         X.iloc[train],
@@ -90,18 +97,17 @@ def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool, seed: in
         0,
         quick,
     )
-    effects["liftlab (joint)"] = (
+    record(
+        "liftlab (joint)",
         {o: in_sim_order(model, model.effect(X.iloc[test], outcome=o)) for o in outcomes},
         sec,
     )
-    _progress("liftlab (joint)", _errors(effects["liftlab (joint)"], truth["averaged"]))
     for name in peers:
         taus, total = {}, 0.0
         for o in outcomes:
             peer, sec = fit_method(name, X.iloc[train], t[train], y[o][train], "none", 0, quick)
             taus[o], total = in_sim_order(peer, peer.effect(X.iloc[test])), total + sec
-        effects[name] = (taus, total)
-        _progress(name, _errors(effects[name], truth["averaged"]))
+        record(name, taus, total)
     taste_sd = {o: pehe(truth["drawn"][o], truth["averaged"][o]).mean() for o in outcomes}
     lines = [
         f"Simulator (shop seed {seed}): {n_train:,} training users, {n_test:,} test users, "
@@ -116,8 +122,7 @@ def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool, seed: in
         "ratio own conv | ratio own rev | fit s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    errs = {n: _errors(r, truth["averaged"])[0] for n, r in effects.items()}
-    own = {n: _errors(r, truth["drawn"])[0] for n, r in effects.items()}
+    own = {n: _errors(taus, truth["drawn"]) for n, (taus, _) in effects.items()}
     base, base_own = errs["liftlab (joint)"], own["liftlab (joint)"]
     for name, (_, sec) in effects.items():
         c, r = errs[name]["conversion"], errs[name]["revenue"]
@@ -132,11 +137,8 @@ def bench_sim(n_train: int, n_test: int, peers: list[str], quick: bool, seed: in
     return "\n".join(lines)
 
 
-def _errors(
-    result: tuple[dict[str, np.ndarray], float], truth: dict[str, np.ndarray]
-) -> tuple[dict[str, np.ndarray], float]:
-    taus, sec = result
-    return {o: pehe(truth[o], tau) for o, tau in taus.items()}, sec
+def _errors(taus: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {o: pehe(truth[o], tau) for o, tau in taus.items()}
 
 
 # ----------------------------------------------------------------------- Hillstrom

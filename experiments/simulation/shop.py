@@ -167,7 +167,7 @@ class Shop:
         for z, w in zip(nodes, weights, strict=True):
             average += w * expit(structural + TASTE_SD * z)
         out[:, incentives] = average
-        return _frozen(np.asfortranarray(out))
+        return _frozen(out)
 
     def arm_index(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
         """Arm keys → column indices; unknown keys raise naming the valid arms."""
