@@ -22,7 +22,11 @@ from __future__ import annotations
 
 import abc
 import importlib
+import importlib.machinery
+import importlib.util
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,8 +36,13 @@ from uplift.features import FeatureEncoder
 INSTALL_HINT = {
     "econml": "pip install 'liftlab[causal]' (econml==0.17.0)",
     "lightgbm": "pip install 'liftlab[causal]' (lightgbm)",
-    "catenets": "pip install catenets==0.2.4 --no-deps loguru gdown",
+    "catenets": (
+        "pip install loguru gdown && pip install --no-deps --target "
+        "<venv>/peers/catenets catenets==0.2.4 (or set LIFTLAB_CATENETS_DIR to the --target "
+        "folder)"
+    ),
 }
+CATENETS_DIR_ENV = "LIFTLAB_CATENETS_DIR"
 
 
 def _require(module: str) -> Any:
@@ -44,6 +53,35 @@ def _require(module: str) -> Any:
         raise ImportError(
             f"{module} is needed for this peer; install it: {INSTALL_HINT[top]}"
         ) from exc
+
+
+def catenets_dir() -> Path:
+    """The folder holding catenets installed with ``pip install --no-deps --target``:
+    ``$LIFTLAB_CATENETS_DIR``, else ``peers/catenets`` inside the running environment."""
+    return Path(os.environ.get(CATENETS_DIR_ENV) or Path(sys.prefix) / "peers" / "catenets")
+
+
+def _catenets_torch() -> Any:
+    """``catenets.models.torch``, from the isolated folder when it holds catenets.
+
+    catenets' wheel also installs a top-level ``experiments`` package (its papers' scripts), which
+    shadows liftlab's own ``experiments`` when both sit on ``sys.path``. So catenets is installed
+    into a folder of its own and only its ``catenets`` package is loaded from there; the folder
+    never goes on ``sys.path``. A catenets installed the ordinary way is used when the folder
+    has none.
+    """
+    if "catenets" not in sys.modules:
+        spec = importlib.machinery.PathFinder.find_spec("catenets", [str(catenets_dir())])
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["catenets"] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                for name in [m for m in sys.modules if m.split(".")[0] == "catenets"]:
+                    del sys.modules[name]
+                raise
+    return _require("catenets.models.torch")
 
 
 def usable_cores() -> int:
@@ -254,7 +292,7 @@ class CatenetsPeer(Peer):
         self.name = f"catenets {model}"
 
     def _fit(self, X: np.ndarray, arm: np.ndarray, y: np.ndarray, w: Any) -> None:
-        torch_models = _require("catenets.models.torch")
+        torch_models = _catenets_torch()
         cls = getattr(torch_models, self.model)
         self.models_ = []
         for k in range(1, len(self.incentives_) + 1):

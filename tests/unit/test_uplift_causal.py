@@ -59,3 +59,72 @@ def test_n_jobs_reaches_every_lightgbm_model_and_bad_values_are_refused() -> Non
     assert default.model_.get_params()["n_jobs"] == usable_cores() >= 1
     with pytest.raises(ValueError, match="n_jobs must be >= 1"):
         make_peer("s_learner", n_jobs=0)
+
+
+@pytest.fixture
+def no_catenets_loaded():
+    """catenets loaded by a test is dropped again, so that the next test loads its own."""
+    import sys
+
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] == "catenets"]:
+        del sys.modules[name]
+
+
+def test_catenets_loads_from_its_own_folder_without_shadowing_experiments(
+    tmp_path, monkeypatch, no_catenets_loaded
+) -> None:
+    import sys
+
+    import experiments
+    from uplift import causal
+
+    ours = experiments.__file__
+    models = tmp_path / "catenets" / "models" / "torch"
+    models.mkdir(parents=True)
+    (tmp_path / "catenets" / "__init__.py").write_text("WHERE = 'isolated'\n")
+    (tmp_path / "catenets" / "models" / "__init__.py").write_text("")
+    (models / "__init__.py").write_text("class SNet:\n    pass\n")
+    (tmp_path / "experiments").mkdir()  # what catenets' wheel ships beside it
+    (tmp_path / "experiments" / "__init__.py").write_text("raise ImportError('shadowed')\n")
+    monkeypatch.delitem(sys.modules, "catenets", raising=False)
+    monkeypatch.setenv(causal.CATENETS_DIR_ENV, str(tmp_path))
+    assert causal.catenets_dir() == tmp_path
+    assert hasattr(causal._catenets_torch(), "SNet")
+    assert sys.modules["catenets"].WHERE == "isolated"
+    assert str(tmp_path) not in sys.path
+    monkeypatch.delitem(sys.modules, "experiments")
+    import experiments as again  # liftlab's own, not the folder's
+
+    assert again.__file__ == ours
+
+
+def test_catenets_missing_names_the_install_command(
+    tmp_path, monkeypatch, no_catenets_loaded
+) -> None:
+    import sys
+
+    from uplift import causal
+
+    monkeypatch.setenv(causal.CATENETS_DIR_ENV, str(tmp_path))  # an empty folder
+    monkeypatch.setitem(sys.modules, "catenets", None)  # and no ordinary install: imports fail
+    with pytest.raises(ImportError, match="--no-deps --target .*catenets==0.2.4"):
+        make_peer("catenets_tarnet").fit(*simulate(60)[:3], control="none")
+
+
+def test_catenets_tarnet_recovers_a_binary_treatment_effect(no_catenets_loaded) -> None:
+    from uplift import causal
+
+    if not (causal.catenets_dir() / "catenets").is_dir():
+        pytest.skip(
+            f"catenets is not installed in {causal.catenets_dir()}: {causal.INSTALL_HINT['catenets']}"
+        )
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1500, 4))
+    labels = np.where(rng.random(1500) < 0.5, "none", "coupon")
+    tau = 1.0 + X[:, 0]
+    y = X[:, 1] + (labels == "coupon") * tau + rng.normal(scale=0.3, size=1500)
+    peer = make_peer("catenets_tarnet", random_state=0).fit(X, labels, y, control="none")
+    est = peer.effect(X)
+    assert est.shape == (1500, 1)
+    assert pehe(tau[:, None], est)[0] < 0.5 * tau.std()  # well below predicting the mean effect
