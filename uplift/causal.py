@@ -291,9 +291,22 @@ class CatenetsPeer(Peer):
         self.model = model
         self.name = f"catenets {model}"
 
+    def _indicators_as_0_1(self, X: np.ndarray) -> np.ndarray:
+        """Two-valued columns mapped back to 0/1 (the shared design standardizes them too).
+
+        catenets' own IHDP pipeline feeds standardized continuous covariates and raw 0/1
+        indicators; on IHDP replications 1-2 the standardized indicators cost its SNet 0.67 ->
+        0.89 and 0.44 -> 0.76 out-of-sample sqrt(PEHE).
+        """
+        return (X - self.low_) / self.span_
+
     def _fit(self, X: np.ndarray, arm: np.ndarray, y: np.ndarray, w: Any) -> None:
         torch_models = _catenets_torch()
         cls = getattr(torch_models, self.model)
+        two_valued = np.array([len(np.unique(col)) == 2 for col in X.T], dtype=bool)
+        self.low_ = np.where(two_valued, X.min(axis=0), 0.0)
+        self.span_ = np.where(two_valued, X.max(axis=0) - X.min(axis=0), 1.0)
+        X = self._indicators_as_0_1(X)
         self.models_ = []
         for k in range(1, len(self.incentives_) + 1):
             rows = (arm == 0) | (arm == k)
@@ -304,6 +317,7 @@ class CatenetsPeer(Peer):
             self.models_.append(net)
 
     def _effect(self, X: np.ndarray) -> np.ndarray:
+        X = self._indicators_as_0_1(X)
         return np.column_stack([m.predict(X).detach().cpu().numpy().ravel() for m in self.models_])
 
 
