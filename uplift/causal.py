@@ -15,7 +15,8 @@ Peers (name → class, see ``PEERS``):
     t_learner      LightGBM T-learner (one model per arm)
     catenets_snet, catenets_tarnet  catenets 0.2.4 torch SNet/TARNet with batch_norm=False and
                    binary_y=False (its batch norm diverges on IHDP; binary_y=True makes both heads
-                   learn the same function)
+                   learn the same function), two-valued columns as 0/1; installed into a folder
+                   of its own (``catenets_dir``), see ``INSTALL_HINT``
 """
 
 from __future__ import annotations

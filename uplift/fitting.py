@@ -266,13 +266,16 @@ def fit_members(
     batch, epochs, patience, learning_rate = _schedule(model, n_train, small)
     auto_architecture = architecture_name == "auto"
     imbalanced = False
-    if (small and model.balance == "auto") or (auto_architecture and not small):
+    if (small and model.balance == "auto") or auto_architecture:
         s_num, s_codes, s_arm = _imbalance_sample(numeric, codes, arm, model.random_state)
         imbalanced = covariates_imbalanced(s_num, s_codes, encoder.cardinalities, s_arm)
     if auto_architecture:
-        # randomized data: TARNet (a propensity head has nothing to learn); large observational
-        # data: DragonNet (its propensity head and targeted regularization adjust for confounding)
-        architecture_name = SMALL_ARCHITECTURE if small or not imbalanced else "dragonnet"
+        # randomized data: TARNet (a propensity head has nothing to learn; scoring runs fused);
+        # small observational data: SNet, large: DragonNet (see uplift.small_data)
+        if not imbalanced:
+            architecture_name = "tarnet"
+        else:
+            architecture_name = SMALL_ARCHITECTURE if small else "dragonnet"
     model.architecture_ = architecture_name
     architecture = get_architecture(architecture_name)
     weight_decay, decoupled, balance, balance_weight = regularization(

@@ -31,15 +31,15 @@ from uplift.persistence import load_model, save_model
 
 
 class UpliftModel(BaseEstimator):
-    """TARNet/DragonNet-style multi-arm uplift network with a causal validation criterion.
+    """TARNet/DragonNet/SNet-style multi-arm uplift network with a causal validation criterion.
 
     Parameters (all optional; the defaults need no tuning):
-        architecture: a name from ``uplift.nets.available()`` ("dragonnet", "tarnet") or "auto":
-            "tarnet" up to 20,000 users (on IHDP the propensity head and targeted
-            regularization cost accuracy, see ``uplift.small_data``) and above it on randomized
-            data; "dragonnet" above 20,000 users when Hotelling's test finds the arms' covariates
-            imbalanced (observational data: its propensity head and targeted regularization
-            adjust for confounding).
+        architecture: a name from ``uplift.nets.available()`` ("dragonnet", "snet", "tarnet")
+            or "auto": "tarnet" on randomized data (Hotelling's test finds the arms' covariates
+            balanced); on observational data (imbalanced covariates) "snet" up to 20,000 users
+            (shared and private representations; on IHDP it beats TARNet and DragonNet, see
+            ``uplift.small_data``) and "dragonnet" above (its propensity head and targeted
+            regularization adjust for confounding).
         representation, head: hidden widths of the shared representation and of each arm's head;
             None picks (200, 200, 200) / (100, 100) up to 20,000 users (CFRNet's IHDP sizes) and
             (128, 64) / (32,) above, which keeps 1M-user fits and scoring fast on a CPU.

@@ -342,13 +342,17 @@ class Trainer:
             logits = out["propensity_logits"].float()
             ce = F.cross_entropy(logits, arm, reduction="none")
             loss = loss + cfg.alpha * (ce * w).sum() / w.sum()
-            if cfg.beta > 0:
+            if cfg.beta > 0 and hasattr(net, "epsilon"):  # DragonNet's targeted term
                 clever = clever_covariate(torch.softmax(logits, dim=1), arm)
                 loss = loss + cfg.beta * spec.targeted_loss(factual, y, w, clever, net.epsilon)
         if cfg.balance:
             loss = loss + cfg.balance_weight * balance_penalty(
                 out["phi"].float(), arm, n_arms, cfg.balance
             )
+        if "penalty" in out:  # an architecture's own regularizer (SNet's disentangling)
+            loss = loss + out["penalty"].float()
+        if "penalty" in out:  # an architecture's own regularizer (SNet's disentangling)
+            loss = loss + out["penalty"].float()
         if cfg.head_difference > 0:
             loss = loss + cfg.head_difference * head_distance(net)
         if cfg.value_difference > 0 and spec.kind in ("zero_inflated", "funnel"):

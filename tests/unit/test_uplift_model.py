@@ -76,6 +76,24 @@ def test_save_load_gives_identical_effects(fitted, tmp_path) -> None:
     assert again.incentives_ == model.incentives_
 
 
+def test_snet_recovers_confounded_effects_and_round_trips(tmp_path) -> None:
+    """Small observational data: "auto" picks SNet; its effects beat the constant effect and
+    survive save -> load exactly."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1500, 4))
+    t = (rng.random(1500) < 1 / (1 + np.exp(-1.5 * X[:, 0]))).astype(int)  # confounded by x0
+    tau = 1.0 + X[:, 1]
+    y = X[:, 0] + t * tau + rng.normal(scale=0.5, size=1500)
+    model = UpliftModel(max_epochs=30, n_estimators=2, **FAST).fit(X, t, y, control=0)
+    assert model.architecture_ == "snet"
+    est = model.effect(X)[:, 0]
+    assert pehe(tau, est)[0] < 0.5 * tau.std()
+    model.save(tmp_path / "snet")
+    again = UpliftModel.load(tmp_path / "snet")
+    assert again.architecture_ == "snet"
+    assert np.array_equal(again.effect(X), model.effect(X))
+
+
 def test_random_state_makes_fits_reproducible() -> None:
     X, labels, y, _ = simulate(300)
     params = {**FAST, "max_epochs": 3}

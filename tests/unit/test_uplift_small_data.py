@@ -128,7 +128,9 @@ def test_imbalance_test_flags_confounded_arms_but_not_randomized_ones() -> None:
     model = UpliftModel(max_epochs=1, n_estimators=1, **FAST)
     y = X[:, 1] + rng.normal(size=600)
     model.fit(X, confounded, y, control=0)
-    assert model.architecture_ == "tarnet"
+    assert model.architecture_ == "snet"  # small and confounded (IHDP's case)
+    model.fit(X, randomized.clip(0, 1), y, control=0)
+    assert model.architecture_ == "tarnet"  # small and randomized
 
 
 def test_auto_architecture_above_small_data_follows_the_randomization_test() -> None:
