@@ -118,6 +118,21 @@ def bench_ihdp(
     return "\n".join(lines)
 
 
+IHDP_PEERS = ["causal_forest", "dr_learner", "x_learner", "s_learner", "t_learner"]
+CATENETS_PEERS = ["catenets_snet", "catenets_tarnet"]
+
+
+def catenets_installed() -> bool:
+    """catenets in its own folder (uplift.causal.catenets_dir) or installed the ordinary way."""
+    import importlib.util
+
+    from uplift.causal import catenets_dir
+
+    return (catenets_dir() / "catenets").is_dir() or importlib.util.find_spec(
+        "catenets"
+    ) is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
@@ -125,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=50, help="IHDP replications 1..N")
     p.add_argument(
         "--ihdp-peers",
-        default="causal_forest,dr_learner,x_learner,s_learner,t_learner",
-        help="peers on IHDP; catenets_snet,catenets_tarnet need catenets (see uplift.causal)",
+        default=",".join(IHDP_PEERS + (CATENETS_PEERS if catenets_installed() else [])),
+        help="peers on IHDP; the default adds catenets_snet,catenets_tarnet when catenets is "
+        "installed (see uplift.causal.INSTALL_HINT)",
     )
     p.add_argument("--peers", default="causal_forest,dr_learner,x_learner,s_learner,t_learner")
     p.add_argument("--sim-users", type=int, default=50_000)
