@@ -31,6 +31,7 @@ from benchmarks.uplift_large import (  # noqa: E402
     fit_method,
     speed_worker,
 )
+from uplift.causal import catenets_available  # noqa: E402
 from uplift.metrics import ate_error, pehe  # noqa: E402
 
 
@@ -118,19 +119,8 @@ def bench_ihdp(
     return "\n".join(lines)
 
 
-IHDP_PEERS = ["causal_forest", "dr_learner", "x_learner", "s_learner", "t_learner"]
+PEERS = ["causal_forest", "dr_learner", "x_learner", "s_learner", "t_learner"]
 CATENETS_PEERS = ["catenets_snet", "catenets_tarnet"]
-
-
-def catenets_installed() -> bool:
-    """catenets in its own folder (uplift.causal.catenets_dir) or installed the ordinary way."""
-    import importlib.util
-
-    from uplift.causal import catenets_dir
-
-    return (catenets_dir() / "catenets").is_dir() or importlib.util.find_spec(
-        "catenets"
-    ) is not None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=50, help="IHDP replications 1..N")
     p.add_argument(
         "--ihdp-peers",
-        default=",".join(IHDP_PEERS + (CATENETS_PEERS if catenets_installed() else [])),
+        default=",".join(PEERS + (CATENETS_PEERS if catenets_available() else [])),
         help="peers on IHDP; the default adds catenets_snet,catenets_tarnet when catenets is "
         "installed (see uplift.causal.INSTALL_HINT)",
     )
-    p.add_argument("--peers", default="causal_forest,dr_learner,x_learner,s_learner,t_learner")
+    p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--sim-users", type=int, default=50_000)
     p.add_argument("--sim-seed", type=int, default=0, help="the shop's seed (assignment seed 1)")
     p.add_argument("--hillstrom-splits", type=int, default=10)

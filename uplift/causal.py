@@ -62,6 +62,17 @@ def catenets_dir() -> Path:
     return Path(os.environ.get(CATENETS_DIR_ENV) or Path(sys.prefix) / "peers" / "catenets")
 
 
+def _catenets_spec() -> importlib.machinery.ModuleSpec | None:
+    """Where catenets would be loaded from: its own folder first, else an ordinary install."""
+    spec = importlib.machinery.PathFinder.find_spec("catenets", [str(catenets_dir())])
+    return spec if spec is not None else importlib.util.find_spec("catenets")
+
+
+def catenets_available() -> bool:
+    """True when the catenets peers can load (loaded already, in its folder, or installed)."""
+    return sys.modules.get("catenets") is not None or _catenets_spec() is not None
+
+
 def _catenets_torch() -> Any:
     """``catenets.models.torch``, from the isolated folder when it holds catenets.
 
@@ -73,7 +84,7 @@ def _catenets_torch() -> Any:
     """
     if "catenets" not in sys.modules:
         spec = importlib.machinery.PathFinder.find_spec("catenets", [str(catenets_dir())])
-        if spec is not None and spec.loader is not None:
+        if spec is not None and spec.loader is not None:  # else: an ordinary install, or none
             module = importlib.util.module_from_spec(spec)
             sys.modules["catenets"] = module
             try:

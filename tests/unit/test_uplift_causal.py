@@ -115,7 +115,7 @@ def test_catenets_missing_names_the_install_command(
 def test_catenets_tarnet_recovers_a_binary_treatment_effect(no_catenets_loaded) -> None:
     from uplift import causal
 
-    if not (causal.catenets_dir() / "catenets").is_dir():
+    if not causal.catenets_available():
         pytest.skip(
             f"catenets is not installed in {causal.catenets_dir()}: {causal.INSTALL_HINT['catenets']}"
         )

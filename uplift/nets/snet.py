@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uplift.nets.blocks import MLP, Representation
+from uplift.nets.blocks import ArmHeads, Representation
 from uplift.nets.registry import register
 from uplift.nets.sequence import build_sequence_encoder
 
@@ -69,14 +69,8 @@ class SNet(nn.Module):
             Representation(n_numeric, cardinalities, private, dropout) for _ in range(n_arms + 1)
         )  # one per arm, the last for the propensity
         n_in = self.shared.n_out + self.private[0].n_out
-        sizes = tuple(head)
-        heads = nn.ModuleList(
-            nn.Sequential(
-                MLP(n_in, sizes, dropout), nn.Linear(sizes[-1] if sizes else n_in, n_outputs)
-            )
-            for _ in range(n_arms)
-        )
-        self.outcomes = nn.ModuleDict({"heads": heads})  # ``outcomes.heads``, as in TARNet
+        # TARNet's per-arm heads; arm k's reads (shared, private_k) instead of one common phi
+        self.outcomes = ArmHeads(n_in, n_arms, tuple(head), n_outputs, dropout)
         self.propensity = nn.Linear(n_in, n_arms)
         self.orthogonal = float(orthogonal)
         self.n_numeric = n_numeric
